@@ -1,0 +1,334 @@
+//! Sparse weighted sums onto cells (apportion, rollup) and fused point counting.
+//!
+//! Determinism: rows are ordered by (cell, row) before summing, and each cell's sum is accumulated
+//! sequentially in that order with Neumaier compensated summation, so results are bit-identical whatever the
+//! number of threads.
+
+use h3o::Resolution;
+use rayon::prelude::*;
+
+use crate::cells::{valid_latlng, point_cell, OnInvalid, CHUNK};
+use crate::error::{check_len, HlError, Result, RowList};
+
+/// Neumaier (improved Kahan–Babuška) compensated sum, accumulated in the order given.
+#[derive(Default, Clone, Copy)]
+struct Neumaier {
+    sum: f64,
+    c: f64,
+}
+
+impl Neumaier {
+    #[inline(always)]
+    fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        if self.sum.abs() >= x.abs() {
+            self.c += (self.sum - t) + x;
+        } else {
+            self.c += (x - t) + self.sum;
+        }
+        self.sum = t;
+    }
+    #[inline(always)]
+    fn value(self) -> f64 {
+        self.sum + self.c
+    }
+}
+
+/// Result of a grouped weighted sum: one row per distinct cell, cells ascending.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CellSums {
+    pub cells: Vec<u64>,
+    /// One vector per extensive column: Σ w·x over the rows of each cell.
+    pub extensive: Vec<Vec<f64>>,
+    /// One vector per intensive column: Σ w·p·x / Σ w·p (NaN where Σ w·p = 0).
+    pub intensive: Vec<Vec<f64>>,
+    /// Σ w·p per cell (Σ w when there is no intensive weight).
+    pub weight: Vec<f64>,
+}
+
+/// Weighted sums of area values onto cells.
+///
+/// * `row_cell[r]`, `row_area[r]`, `row_weight[r]`: the sparse rows (a crosswalk, or child → parent for rollup).
+/// * `extensive[k][a]`: value of extensive column k for area a: cell value = Σ_r w_r · x[area_r].
+/// * `intensive[k][a]`: value of intensive column k for area a: cell value = Σ w·p·x / Σ w·p, where
+///   p = `intensive_weight[a]` (e.g. population) or 1 when `None`.
+pub fn weighted_cell_sums(
+    row_cell: &[u64],
+    row_area: &[u32],
+    row_weight: &[f64],
+    n_areas: usize,
+    extensive: &[&[f64]],
+    intensive: &[&[f64]],
+    intensive_weight: Option<&[f64]>,
+) -> Result<CellSums> {
+    check_len("area index", row_area.len(), "cells", row_cell.len())?;
+    check_len("weight", row_weight.len(), "cells", row_cell.len())?;
+    for (k, col) in extensive.iter().chain(intensive.iter()).enumerate() {
+        check_len(&format!("value column {k}"), col.len(), "areas", n_areas)?;
+    }
+    if let Some(p) = intensive_weight {
+        check_len("intensive weight", p.len(), "areas", n_areas)?;
+    }
+    let bad = crate::cells::rows_where(row_area, |a| a as usize >= n_areas);
+    if !bad.is_empty() {
+        return Err(HlError::InvalidValues {
+            arg: "area index".into(),
+            rows: bad,
+            expected: format!("indices below the number of areas ({n_areas})"),
+        });
+    }
+
+    // Order rows by (cell, row): ties keep input order, so the summation order is fixed.
+    let mut order: Vec<(u64, u32)> = row_cell
+        .par_iter()
+        .enumerate()
+        .map(|(r, &c)| (c, r as u32))
+        .collect();
+    order.par_sort_unstable();
+
+    // Group starts.
+    let mut starts: Vec<usize> = Vec::new();
+    for i in 0..order.len() {
+        if i == 0 || order[i].0 != order[i - 1].0 {
+            starts.push(i);
+        }
+    }
+    let n_cells = starts.len();
+    starts.push(order.len());
+    let cells: Vec<u64> = starts[..n_cells].iter().map(|&s| order[s].0).collect();
+
+    let group_sum = |f: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<f64> {
+        (0..n_cells)
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|g| {
+                let mut acc = Neumaier::default();
+                for &(_, r) in &order[starts[g]..starts[g + 1]] {
+                    acc.add(f(r as usize));
+                }
+                acc.value()
+            })
+            .collect()
+    };
+
+    let ext: Vec<Vec<f64>> = extensive
+        .iter()
+        .map(|col| group_sum(&|r| row_weight[r] * col[row_area[r] as usize]))
+        .collect();
+    let weight = match intensive_weight {
+        Some(p) => group_sum(&|r| row_weight[r] * p[row_area[r] as usize]),
+        None => group_sum(&|r| row_weight[r]),
+    };
+    let int: Vec<Vec<f64>> = intensive
+        .iter()
+        .map(|col| {
+            let num = match intensive_weight {
+                Some(p) => group_sum(&|r| {
+                    let a = row_area[r] as usize;
+                    let wp = row_weight[r] * p[a];
+                    if wp == 0.0 { 0.0 } else { wp * col[a] }
+                }),
+                None => group_sum(&|r| row_weight[r] * col[row_area[r] as usize]),
+            };
+            num.iter()
+                .zip(&weight)
+                .map(|(&n, &d)| if d > 0.0 { n / d } else { f64::NAN })
+                .collect()
+        })
+        .collect();
+    Ok(CellSums { cells, extensive: ext, intensive: int, weight })
+}
+
+/// Point counts per (cell, group), cells ascending then groups ascending.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PointCounts {
+    pub cells: Vec<u64>,
+    pub groups: Vec<u32>,
+    pub counts: Vec<u64>,
+    /// Rows that were invalid and skipped (only with [`OnInvalid::Skip`]).
+    pub skipped: RowList,
+}
+
+fn bits_for(n: u32) -> u32 {
+    if n <= 1 {
+        0
+    } else {
+        32 - (n - 1).leading_zeros()
+    }
+}
+
+/// Count points per (cell, group) at `res`, fused: each point's cell is computed and packed with its group
+/// into one sort key (the cell's base-cell and digit bits, then the group bits); keys are sorted in parallel
+/// and run-length counted. No per-point cell column is kept beyond the key buffer.
+///
+/// `groups[i]` must be below `n_groups` (the caller's dense group codes); `None` means a single group 0.
+pub fn count_points(
+    lat: &[f64],
+    lng: &[f64],
+    groups: Option<&[u32]>,
+    n_groups: u32,
+    res: Resolution,
+    on_invalid: OnInvalid,
+) -> Result<PointCounts> {
+    check_len("lng", lng.len(), "lat", lat.len())?;
+    if let Some(g) = groups {
+        check_len("groups", g.len(), "lat", lat.len())?;
+        let bad = crate::cells::rows_where(g, |v| v >= n_groups.max(1));
+        if !bad.is_empty() {
+            return Err(HlError::InvalidValues {
+                arg: "groups".into(),
+                rows: bad,
+                expected: format!("group codes below {n_groups}"),
+            });
+        }
+    }
+    let r = u8::from(res) as u32;
+    let shift = 45 - 3 * r;
+    let cell_bits = 7 + 3 * r;
+    let gbits = bits_for(n_groups);
+    if cell_bits + gbits > 64 {
+        return Err(HlError::InvalidValues {
+            arg: "by".into(),
+            rows: RowList::default(),
+            expected: format!(
+                "at most {} distinct groups at resolution {r} (got {n_groups})",
+                1u64 << (64 - cell_bits)
+            ),
+        });
+    }
+    const SENTINEL: u64 = u64::MAX;
+    let payload_mask: u64 = (1u64 << 52) - 1;
+    let mut keys = vec![0u64; lat.len()];
+    let bad: Vec<RowList> = keys
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(ci, k)| {
+            let start = ci * CHUNK;
+            let mut bad = RowList::default();
+            for (i, slot) in k.iter_mut().enumerate() {
+                let row = start + i;
+                let (y, x) = (lat[row], lng[row]);
+                if valid_latlng(y, x) {
+                    let cell = point_cell(y, x, res);
+                    let compact = (cell & payload_mask) >> shift;
+                    let g = groups.map_or(0, |g| g[row]) as u64;
+                    *slot = if gbits == 0 { compact } else { (compact << gbits) | g };
+                } else {
+                    *slot = SENTINEL;
+                    bad.push(row);
+                }
+            }
+            bad
+        })
+        .collect();
+    let mut skipped = RowList::default();
+    for b in bad {
+        skipped.extend(b);
+    }
+    if !skipped.is_empty() && on_invalid == OnInvalid::Raise {
+        return Err(HlError::InvalidValues {
+            arg: "lat/lng".into(),
+            rows: skipped,
+            expected: "finite WGS84 degrees with -90 <= lat <= 90 and -180 <= lng <= 180".into(),
+        });
+    }
+    keys.par_sort_unstable();
+    let valid = keys.len() - skipped.count;
+    keys.truncate(valid);
+
+    let header: u64 = (1u64 << 59) | ((r as u64) << 52);
+    let low_ones: u64 = if shift == 0 { 0 } else { (1u64 << shift) - 1 };
+    let gmask: u64 = if gbits == 0 { 0 } else { (1u64 << gbits) - 1 };
+    let mut out = PointCounts { skipped, ..Default::default() };
+    let mut i = 0;
+    while i < keys.len() {
+        let k = keys[i];
+        let mut j = i + 1;
+        while j < keys.len() && keys[j] == k {
+            j += 1;
+        }
+        let compact = k >> gbits;
+        out.cells.push(header | (compact << shift) | low_ones);
+        out.groups.push((k & gmask) as u32);
+        out.counts.push((j - i) as u64);
+        i = j;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cells::latlng_to_cell;
+    use proptest::prelude::*;
+
+    #[test]
+    fn counts_match_cells_computed_separately() {
+        let lat: Vec<f64> = (0..5000).map(|i| 51.0 + (i % 97) as f64 * 1e-3).collect();
+        let lng: Vec<f64> = (0..5000).map(|i| -0.5 + (i % 89) as f64 * 1e-3).collect();
+        let g: Vec<u32> = (0..5000).map(|i| (i % 3) as u32).collect();
+        let res = Resolution::Nine;
+        let pc = count_points(&lat, &lng, Some(&g), 3, res, OnInvalid::Raise).unwrap();
+        let (cells, _) = latlng_to_cell(&lat, &lng, res, OnInvalid::Raise).unwrap();
+        let mut expect = std::collections::BTreeMap::new();
+        for (c, gg) in cells.iter().zip(&g) {
+            *expect.entry((*c, *gg)).or_insert(0u64) += 1;
+        }
+        let got: std::collections::BTreeMap<(u64, u32), u64> = pc
+            .cells
+            .iter()
+            .zip(&pc.groups)
+            .zip(&pc.counts)
+            .map(|((c, g), n)| ((*c, *g), *n))
+            .collect();
+        assert_eq!(got, expect);
+        assert_eq!(pc.counts.iter().sum::<u64>(), 5000);
+    }
+
+    #[test]
+    fn counts_at_every_resolution_decode_to_real_cells() {
+        let lat = [51.5, -33.9, 0.0, 89.9];
+        let lng = [-0.12, 151.2, 0.0, 179.9];
+        for r in 0..=15u8 {
+            let res = Resolution::try_from(r).unwrap();
+            let pc = count_points(&lat, &lng, None, 1, res, OnInvalid::Raise).unwrap();
+            let (mut cells, _) = latlng_to_cell(&lat, &lng, res, OnInvalid::Raise).unwrap();
+            cells.sort_unstable();
+            assert_eq!(pc.cells, cells, "res {r}");
+        }
+    }
+
+    #[test]
+    fn skipped_points_are_counted_not_lost() {
+        let pc = count_points(&[51.0, f64::NAN, 52.0], &[0.0, 0.0, 200.0], None, 1, Resolution::Five, OnInvalid::Skip)
+            .unwrap();
+        assert_eq!(pc.skipped.count, 2);
+        assert_eq!(pc.counts.iter().sum::<u64>(), 1);
+        assert!(count_points(&[f64::NAN], &[0.0], None, 1, Resolution::Five, OnInvalid::Raise).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn apportion_conserves_totals(
+            n_areas in 1usize..40,
+            rows in proptest::collection::vec((0u64..6, 0usize..40, 0.01f64..1.0), 1..200),
+            vals in proptest::collection::vec(0f64..1e6, 40),
+        ) {
+            // Normalise weights per area so each area's weights sum to one (a crosswalk).
+            let rows: Vec<(u64, u32, f64)> = rows.into_iter().map(|(c, a, w)| (c, (a % n_areas) as u32, w)).collect();
+            let mut tot = vec![0f64; n_areas];
+            for &(_, a, w) in &rows { tot[a as usize] += w; }
+            let cells: Vec<u64> = rows.iter().map(|r| r.0).collect();
+            let areas: Vec<u32> = rows.iter().map(|r| r.1).collect();
+            let w: Vec<f64> = rows.iter().map(|r| r.2 / tot[r.1 as usize]).collect();
+            let x = &vals[..n_areas];
+            let out = weighted_cell_sums(&cells, &areas, &w, n_areas, &[x], &[x], Some(x)).unwrap();
+            let covered: f64 = (0..n_areas).filter(|&a| tot[a] > 0.0).map(|a| x[a]).sum();
+            let got: f64 = out.extensive[0].iter().sum();
+            prop_assert!((got - covered).abs() <= 1e-9 * covered.max(1.0));
+            // Intensive means lie within the range of the inputs.
+            let (lo, hi) = x.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            for v in &out.intensive[0] { if v.is_finite() { prop_assert!(*v >= lo - 1e-6 && *v <= hi + 1e-6); } }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Points to H3 cells and cell utilities (parent, validation, string form), over contiguous slices.
+//!
+//! Work is split into fixed-size chunks ([`CHUNK`]) processed by rayon; each output element depends only on
+//! its own input row, and chunk results are merged in row order, so output never depends on thread count.
+
+use h3o::{CellIndex, LatLng, Resolution};
+use rayon::prelude::*;
+
+use crate::error::{check_len, HlError, Result, RowList};
+
+/// Rows per parallel work unit.
+pub const CHUNK: usize = 1 << 16;
+
+/// What to do with rows that fail validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// Fail with [`HlError::InvalidValues`] naming the rows (the default everywhere).
+    Raise,
+    /// Keep going: the row gets no cell (0, which is never a valid H3 index) and is counted.
+    Skip,
+}
+
+/// Parse an H3 resolution, 0..=15.
+pub fn resolution(r: i64) -> Result<Resolution> {
+    u8::try_from(r)
+        .ok()
+        .and_then(|r| Resolution::try_from(r).ok())
+        .ok_or(HlError::InvalidResolution { got: r })
+}
+
+/// Is (lat, lng) a usable WGS84 coordinate in degrees: finite, |lat| <= 90, |lng| <= 180.
+#[inline(always)]
+pub fn valid_latlng(lat: f64, lng: f64) -> bool {
+    lat.is_finite() && lng.is_finite() && lat.abs() <= 90.0 && lng.abs() <= 180.0
+}
+
+/// One point to its cell. The caller has validated the point.
+#[inline(always)]
+pub fn point_cell(lat: f64, lng: f64, res: Resolution) -> u64 {
+    match LatLng::new(lat, lng) {
+        Ok(ll) => u64::from(ll.to_cell(res)),
+        Err(_) => 0,
+    }
+}
+
+/// Lat/lng (degrees, WGS84) to H3 cells, written into `out`. Returns the rows that were invalid (empty unless
+/// `on_invalid` is [`OnInvalid::Skip`]; with `Raise` any invalid row is an error naming them).
+///
+/// The cell of a valid point is the one h3o computes, identical to the reference H3 library.
+pub fn latlng_to_cell_into(
+    lat: &[f64],
+    lng: &[f64],
+    res: Resolution,
+    on_invalid: OnInvalid,
+    out: &mut [u64],
+) -> Result<RowList> {
+    check_len("lng", lng.len(), "lat", lat.len())?;
+    check_len("out", out.len(), "lat", lat.len())?;
+    let bad: Vec<RowList> = out
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(ci, o)| {
+            let start = ci * CHUNK;
+            let la = &lat[start..start + o.len()];
+            let ln = &lng[start..start + o.len()];
+            let mut bad = RowList::default();
+            for (i, ((slot, &y), &x)) in o.iter_mut().zip(la).zip(ln).enumerate() {
+                if valid_latlng(y, x) {
+                    *slot = point_cell(y, x, res);
+                } else {
+                    *slot = 0;
+                    bad.push(start + i);
+                }
+            }
+            bad
+        })
+        .collect();
+    let mut all = RowList::default();
+    for b in bad {
+        all.extend(b);
+    }
+    if !all.is_empty() && on_invalid == OnInvalid::Raise {
+        return Err(HlError::InvalidValues {
+            arg: "lat/lng".into(),
+            rows: all,
+            expected: "finite WGS84 degrees with -90 <= lat <= 90 and -180 <= lng <= 180".into(),
+        });
+    }
+    Ok(all)
+}
+
+/// Allocating form of [`latlng_to_cell_into`].
+pub fn latlng_to_cell(
+    lat: &[f64],
+    lng: &[f64],
+    res: Resolution,
+    on_invalid: OnInvalid,
+) -> Result<(Vec<u64>, RowList)> {
+    let mut out = vec![0u64; lat.len()];
+    let bad = latlng_to_cell_into(lat, lng, res, on_invalid, &mut out)?;
+    Ok((out, bad))
+}
+
+/// Check that every value is a valid H3 cell index; the error names the rows that are not.
+pub fn validate_cells(arg: &str, cells: &[u64]) -> Result<()> {
+    let bad = rows_where(cells, |c| CellIndex::try_from(c).is_err());
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(HlError::InvalidValues {
+            arg: arg.to_owned(),
+            rows: bad,
+            expected: "valid H3 cell indices (UInt64)".into(),
+        })
+    }
+}
+
+/// Rows of `values` for which `pred` holds, counted in parallel, merged in row order.
+pub fn rows_where<T: Sync + Copy>(values: &[T], pred: impl Fn(T) -> bool + Sync) -> RowList {
+    let parts: Vec<RowList> = values
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(ci, c)| {
+            let mut bad = RowList::default();
+            for (i, &v) in c.iter().enumerate() {
+                if pred(v) {
+                    bad.push(ci * CHUNK + i);
+                }
+            }
+            bad
+        })
+        .collect();
+    let mut all = RowList::default();
+    for p in parts {
+        all.extend(p);
+    }
+    all
+}
+
+/// Resolution of each cell (validated).
+pub fn cell_resolutions(cells: &[u64]) -> Result<Vec<u8>> {
+    validate_cells("cells", cells)?;
+    Ok(cells
+        .par_iter()
+        .map(|&c| CellIndex::try_from(c).map(|c| u8::from(c.resolution())).unwrap_or(255))
+        .collect())
+}
+
+/// Parent of each cell at `res`. Every cell must be valid and at resolution >= `res`.
+pub fn cell_to_parent(cells: &[u64], res: Resolution) -> Result<Vec<u64>> {
+    validate_cells("cells", cells)?;
+    let too_coarse = rows_where(cells, |c| {
+        CellIndex::try_from(c).map(|c| c.resolution() < res).unwrap_or(true)
+    });
+    if !too_coarse.is_empty() {
+        return Err(HlError::InvalidValues {
+            arg: "cells".into(),
+            rows: too_coarse,
+            expected: format!("cells at resolution >= {} (the parent resolution)", u8::from(res)),
+        });
+    }
+    Ok(cells
+        .par_iter()
+        .map(|&c| {
+            CellIndex::try_from(c)
+                .ok()
+                .and_then(|c| c.parent(res))
+                .map(u64::from)
+                .unwrap_or(0)
+        })
+        .collect())
+}
+
+/// Lower-case hexadecimal strings of valid cells, as an Arrow-style (data, offsets) pair.
+pub fn cell_to_string(cells: &[u64]) -> Result<(Vec<u8>, Vec<i64>)> {
+    validate_cells("cells", cells)?;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let parts: Vec<(Vec<u8>, Vec<u32>)> = cells
+        .par_chunks(CHUNK)
+        .map(|c| {
+            let mut data = Vec::with_capacity(c.len() * 15);
+            let mut lens = Vec::with_capacity(c.len());
+            for &v in c {
+                let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+                for k in (0..digits).rev() {
+                    data.push(HEX[((v >> (4 * k)) & 0xf) as usize]);
+                }
+                lens.push(digits);
+            }
+            (data, lens)
+        })
+        .collect();
+    let total: usize = parts.iter().map(|p| p.0.len()).sum();
+    let mut data = Vec::with_capacity(total);
+    let mut offsets = Vec::with_capacity(cells.len() + 1);
+    offsets.push(0i64);
+    let mut pos = 0i64;
+    for (d, lens) in parts {
+        data.extend_from_slice(&d);
+        for l in lens {
+            pos += i64::from(l);
+            offsets.push(pos);
+        }
+    }
+    Ok((data, offsets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_cell_matches_h3_reference() {
+        let r = resolution(9).unwrap_or(Resolution::Zero);
+        let (c, bad) = latlng_to_cell(&[37.3615593], &[-122.0553238], r, OnInvalid::Raise)
+            .unwrap_or_default();
+        assert!(bad.is_empty());
+        // h3-py 4.5.0: h3.latlng_to_cell(37.3615593, -122.0553238, 9) == '89283470d93ffff'.
+        assert_eq!(c, vec![0x89283470d93ffff]);
+    }
+
+    #[test]
+    fn invalid_points_are_named() {
+        let r = Resolution::Five;
+        let lat = [0.0, f64::NAN, 91.0, 10.0];
+        let lng = [0.0, 0.0, 0.0, 181.0];
+        let e = latlng_to_cell(&lat, &lng, r, OnInvalid::Raise).err();
+        match e {
+            Some(HlError::InvalidValues { rows, .. }) => {
+                assert_eq!(rows.count, 3);
+                assert_eq!(rows.first, vec![1, 2, 3]);
+            }
+            other => assert!(false, "unexpected {other:?}"),
+        }
+        let (c, bad) = latlng_to_cell(&lat, &lng, r, OnInvalid::Skip).unwrap_or_default();
+        assert_eq!(bad.count, 3);
+        assert_ne!(c[0], 0);
+        assert_eq!(&c[1..], &[0, 0, 0]);
+    }
+
+    #[test]
+    fn resolution_bounds() {
+        assert!(resolution(-1).is_err());
+        assert!(resolution(16).is_err());
+        assert!(resolution(15).is_ok());
+    }
+
+    #[test]
+    fn strings_and_parents() {
+        let (d, o) = cell_to_string(&[0x8928308280fffff]).unwrap_or_default();
+        assert_eq!(std::str::from_utf8(&d).unwrap_or(""), "8928308280fffff");
+        assert_eq!(o, vec![0, 15]);
+        let p = cell_to_parent(&[0x8928308280fffff], Resolution::Five).unwrap_or_default();
+        assert_eq!(p, vec![0x85283083fffffff]);
+        assert!(cell_to_parent(&[0x85283083fffffff], Resolution::Nine).is_err());
+        assert!(validate_cells("c", &[0, 1]).is_err());
+    }
+}

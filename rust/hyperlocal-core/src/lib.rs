@@ -1,0 +1,18 @@
+//! hyperlocal-core: the pure-Rust engine of hyperlocal. Puts points, census areas and service events onto H3
+//! cells and aggregates them, over plain slices, in parallel and deterministically. No PyO3 here.
+//!
+//! Modules:
+//! * [`cells`]: lat/lng → cell, validation, parents, string form;
+//! * [`bng`]: British National Grid → WGS84;
+//! * [`aggregate`]: weighted sums onto cells (apportion, rollup) and fused point counting;
+//! * [`wkb`]: hexagon boundaries as WKB polygons;
+//! * [`error`]: the one error type.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod aggregate;
+pub mod bng;
+pub mod cells;
+pub mod error;
+pub mod wkb;
+
+pub use error::{HlError, Result, RowList};

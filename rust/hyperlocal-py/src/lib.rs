@@ -1,0 +1,214 @@
+//! `hyperlocal._core`: thin PyO3 glue over hyperlocal-core. Numbers arrive as numpy buffers (borrowed, never
+//! copied) and leave as numpy arrays that own the Rust `Vec` (no copy). Every core call goes through [`run`],
+//! which releases the GIL, turns a panic into an exception and maps typed core errors onto the Python
+//! exception hierarchy declared in `hyperlocal/exceptions.py`.
+#![allow(clippy::too_many_arguments)]
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use hyperlocal_core::aggregate;
+use hyperlocal_core::bng;
+use hyperlocal_core::cells::{self, OnInvalid};
+use hyperlocal_core::wkb;
+use hyperlocal_core::{HlError, RowList};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+fn exception(py: Python<'_>, name: &str, msg: String) -> PyErr {
+    let cls = py
+        .import("hyperlocal.exceptions")
+        .and_then(|m| m.getattr(name));
+    match cls {
+        Ok(cls) => match cls.call1((msg.clone(),)) {
+            Ok(inst) => PyErr::from_value(inst),
+            Err(e) => e,
+        },
+        Err(_) => PyRuntimeError::new_err(msg),
+    }
+}
+
+fn map_err(py: Python<'_>, e: HlError) -> PyErr {
+    match e {
+        HlError::Internal(_) => exception(py, "ComputeError", e.to_string()),
+        _ => exception(py, "InvalidInputError", e.to_string()),
+    }
+}
+
+/// Run a core call with the GIL released; panics become `ComputeError`, core errors their typed exception.
+fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> hyperlocal_core::Result<T> + Send) -> PyResult<T> {
+    let out = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
+    match out {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(map_err(py, e)),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(exception(py, "ComputeError", format!("internal error (a bug, please report): {msg}")))
+        }
+    }
+}
+
+fn policy(skip: bool) -> OnInvalid {
+    if skip {
+        OnInvalid::Skip
+    } else {
+        OnInvalid::Raise
+    }
+}
+
+fn rows_out(rows: RowList) -> (usize, Vec<usize>) {
+    (rows.count, rows.first)
+}
+
+type Arr<'py, T> = Bound<'py, PyArray1<T>>;
+
+fn resolution(py: Python<'_>, r: i64) -> PyResult<h3o::Resolution> {
+    cells::resolution(r).map_err(|e| map_err(py, e))
+}
+
+#[pyfunction]
+fn latlng_to_cell<'py>(
+    py: Python<'py>,
+    lat: PyReadonlyArray1<'py, f64>,
+    lng: PyReadonlyArray1<'py, f64>,
+    resolution_: i64,
+    skip: bool,
+) -> PyResult<(Arr<'py, u64>, (usize, Vec<usize>))> {
+    let res = resolution(py, resolution_)?;
+    let (lat, lng) = (lat.as_slice()?, lng.as_slice()?);
+    let (cells, bad) = run(py, || cells::latlng_to_cell(lat, lng, res, policy(skip)))?;
+    Ok((cells.into_pyarray(py), rows_out(bad)))
+}
+
+#[pyfunction]
+fn bng_to_latlng<'py>(
+    py: Python<'py>,
+    easting: PyReadonlyArray1<'py, f64>,
+    northing: PyReadonlyArray1<'py, f64>,
+    skip: bool,
+) -> PyResult<(Arr<'py, f64>, Arr<'py, f64>, (usize, Vec<usize>))> {
+    let (e, n) = (easting.as_slice()?, northing.as_slice()?);
+    let (lat, lng, bad) = run(py, || bng::bng_to_latlng(e, n, skip))?;
+    Ok((lat.into_pyarray(py), lng.into_pyarray(py), rows_out(bad)))
+}
+
+#[pyfunction]
+fn validate_cells(py: Python<'_>, cells_: PyReadonlyArray1<'_, u64>, arg: String) -> PyResult<()> {
+    let c = cells_.as_slice()?;
+    run(py, || cells::validate_cells(&arg, c))
+}
+
+#[pyfunction]
+fn cell_resolutions<'py>(py: Python<'py>, cells_: PyReadonlyArray1<'py, u64>) -> PyResult<Arr<'py, u8>> {
+    let c = cells_.as_slice()?;
+    Ok(run(py, || cells::cell_resolutions(c))?.into_pyarray(py))
+}
+
+#[pyfunction]
+fn cell_to_parent<'py>(
+    py: Python<'py>,
+    cells_: PyReadonlyArray1<'py, u64>,
+    resolution_: i64,
+) -> PyResult<Arr<'py, u64>> {
+    let res = resolution(py, resolution_)?;
+    let c = cells_.as_slice()?;
+    Ok(run(py, || cells::cell_to_parent(c, res))?.into_pyarray(py))
+}
+
+#[pyfunction]
+fn cell_to_string<'py>(
+    py: Python<'py>,
+    cells_: PyReadonlyArray1<'py, u64>,
+) -> PyResult<(Arr<'py, u8>, Arr<'py, i64>)> {
+    let c = cells_.as_slice()?;
+    let (d, o) = run(py, || cells::cell_to_string(c))?;
+    Ok((d.into_pyarray(py), o.into_pyarray(py)))
+}
+
+#[pyfunction]
+fn cell_to_boundary_wkb<'py>(
+    py: Python<'py>,
+    cells_: PyReadonlyArray1<'py, u64>,
+) -> PyResult<(Arr<'py, u8>, Arr<'py, i64>)> {
+    let c = cells_.as_slice()?;
+    let (d, o) = run(py, || wkb::cell_to_boundary_wkb(c))?;
+    Ok((d.into_pyarray(py), o.into_pyarray(py)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (row_cell, row_area, row_weight, n_areas, extensive, intensive, intensive_weight=None))]
+fn weighted_cell_sums<'py>(
+    py: Python<'py>,
+    row_cell: PyReadonlyArray1<'py, u64>,
+    row_area: PyReadonlyArray1<'py, u32>,
+    row_weight: PyReadonlyArray1<'py, f64>,
+    n_areas: usize,
+    extensive: Vec<PyReadonlyArray1<'py, f64>>,
+    intensive: Vec<PyReadonlyArray1<'py, f64>>,
+    intensive_weight: Option<PyReadonlyArray1<'py, f64>>,
+) -> PyResult<(Arr<'py, u64>, Bound<'py, PyList>, Bound<'py, PyList>, Arr<'py, f64>)> {
+    let (rc, ra, rw) = (row_cell.as_slice()?, row_area.as_slice()?, row_weight.as_slice()?);
+    let ext: Vec<&[f64]> = extensive.iter().map(|a| a.as_slice()).collect::<Result<_, _>>()?;
+    let int: Vec<&[f64]> = intensive.iter().map(|a| a.as_slice()).collect::<Result<_, _>>()?;
+    let iw = match &intensive_weight {
+        Some(a) => Some(a.as_slice()?),
+        None => None,
+    };
+    let out = run(py, || aggregate::weighted_cell_sums(rc, ra, rw, n_areas, &ext, &int, iw))?;
+    let ext = PyList::new(py, out.extensive.into_iter().map(|v| v.into_pyarray(py)))?;
+    let int = PyList::new(py, out.intensive.into_iter().map(|v| v.into_pyarray(py)))?;
+    Ok((out.cells.into_pyarray(py), ext, int, out.weight.into_pyarray(py)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (lat, lng, groups, n_groups, resolution_, skip))]
+fn count_points<'py>(
+    py: Python<'py>,
+    lat: PyReadonlyArray1<'py, f64>,
+    lng: PyReadonlyArray1<'py, f64>,
+    groups: Option<PyReadonlyArray1<'py, u32>>,
+    n_groups: u32,
+    resolution_: i64,
+    skip: bool,
+) -> PyResult<(Arr<'py, u64>, Arr<'py, u32>, Arr<'py, u64>, (usize, Vec<usize>))> {
+    let res = resolution(py, resolution_)?;
+    let (la, ln) = (lat.as_slice()?, lng.as_slice()?);
+    let g = match &groups {
+        Some(a) => Some(a.as_slice()?),
+        None => None,
+    };
+    let pc = run(py, || aggregate::count_points(la, ln, g, n_groups, res, policy(skip)))?;
+    Ok((
+        pc.cells.into_pyarray(py),
+        pc.groups.into_pyarray(py),
+        pc.counts.into_pyarray(py),
+        rows_out(pc.skipped),
+    ))
+}
+
+/// True when this extension was compiled with optimisations (a debug build is ~20x slower).
+#[pyfunction]
+fn is_release_build() -> bool {
+    !cfg!(debug_assertions)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(latlng_to_cell, m)?)?;
+    m.add_function(wrap_pyfunction!(bng_to_latlng, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_cells, m)?)?;
+    m.add_function(wrap_pyfunction!(cell_resolutions, m)?)?;
+    m.add_function(wrap_pyfunction!(cell_to_parent, m)?)?;
+    m.add_function(wrap_pyfunction!(cell_to_string, m)?)?;
+    m.add_function(wrap_pyfunction!(cell_to_boundary_wkb, m)?)?;
+    m.add_function(wrap_pyfunction!(weighted_cell_sums, m)?)?;
+    m.add_function(wrap_pyfunction!(count_points, m)?)?;
+    m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
