@@ -1,0 +1,57 @@
+# The README's two commands: `make demo` and `make test`. Both set everything up from scratch on a fresh
+# machine (a virtualenv in .venv with the Python dependencies from pyproject.toml, and the release build of
+# the Rust extension), then run.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+export VIRTUAL_ENV := $(VENV)
+export PYO3_PYTHON := $(PY)
+export PATH := $(VENV)/bin:$(PATH)
+# Tests locate the real data through HYPERLOCAL_DATA (default ../shared/data beside the repository).
+export HYPERLOCAL_DATA ?= $(abspath $(CURDIR)/../shared/data)
+
+.PHONY: all venv deps build demo test test-rust test-python bench lint clean
+
+all: build
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Python dependencies: read from pyproject.toml, so there is one list of them.
+$(VENV)/.deps-%: pyproject.toml | $(PY)
+	$(PY) -m pip install -q $$($(PY) tools/deps.py $*)
+	touch $@
+
+venv: $(VENV)/.deps-core
+
+build: $(VENV)/.deps-core $(VENV)/.deps-test
+	$(VENV)/bin/maturin develop --release --quiet
+	$(PY) -c "import hyperlocal._core as c; assert c.is_release_build(), 'debug build'; print('hyperlocal', c.__version__, 'built')"
+
+demo: build
+	$(VENV)/bin/hyperlocal demo --out-dir demo
+
+test: build test-rust test-python
+
+test-rust:
+	cargo test --workspace --release --quiet
+
+test-python:
+	$(PY) -m pytest -q
+
+bench: build $(VENV)/.deps-bench
+	$(PY) -m pytest benches -q --benchmark-enable --benchmark-only --benchmark-json=benches/results/latest.json -p no:randomly
+	$(PY) benches/report.py benches/results/latest.json benches/results/latest.md
+	cat benches/results/latest.md
+
+lint: $(VENV)/.deps-lint build
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --release -- -D warnings
+	$(VENV)/bin/ruff check python tests benches tools
+	$(VENV)/bin/mypy python/hyperlocal
+
+clean:
+	rm -rf $(VENV) target demo python/hyperlocal/_core*.so

@@ -1,0 +1,53 @@
+"""hyperlocal: census areas and health-service events onto H3 hexagons, fast and mass-conserving.
+
+>>> import hyperlocal as hl
+>>> xw = hl.crosswalk(areas, resolution=8, easting="x", northing="y")          # doctest: +SKIP
+>>> grid = hl.apportion(values, xw, extensive=["very_good", "bad"])          # doctest: +SKIP
+>>> hl.write(grid, "grid.parquet")                                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from . import _core, exceptions, synth
+from .aggregate import apportion, count_points, rollup
+from .cells import (
+    bng_to_cell,
+    bng_to_latlng,
+    cell_to_boundary,
+    cell_to_parent,
+    cell_to_string,
+    latlng_to_cell,
+    string_to_cell,
+)
+from .crosswalk import crosswalk
+from .io import write
+from .plot import map_png
+
+__version__ = _core.__version__
+
+__all__ = [
+    "apportion",
+    "bng_to_cell",
+    "bng_to_latlng",
+    "cell_to_boundary",
+    "cell_to_parent",
+    "cell_to_string",
+    "count_points",
+    "crosswalk",
+    "exceptions",
+    "latlng_to_cell",
+    "map_png",
+    "rollup",
+    "string_to_cell",
+    "synth",
+    "write",
+]
+
+if not _core.is_release_build():
+    warnings.warn(
+        "hyperlocal's extension is a debug build and will be ~20x slower; build with `maturin develop --release`",
+        exceptions.HyperlocalWarning,
+        stacklevel=2,
+    )

@@ -1,0 +1,42 @@
+"""Type stubs of the compiled extension ``hyperlocal._core`` (thin glue over the Rust core)."""
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+Rows = tuple[int, list[int]]
+
+def latlng_to_cell(
+    lat: npt.NDArray[np.float64], lng: npt.NDArray[np.float64], resolution_: int, skip: bool
+) -> tuple[npt.NDArray[np.uint64], Rows]: ...
+def bng_to_latlng(
+    easting: npt.NDArray[np.float64], northing: npt.NDArray[np.float64], skip: bool
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], Rows]: ...
+def validate_cells(cells_: npt.NDArray[np.uint64], arg: str) -> None: ...
+def cell_resolutions(cells_: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]: ...
+def cell_to_parent(cells_: npt.NDArray[np.uint64], resolution_: int) -> npt.NDArray[np.uint64]: ...
+def cell_to_string(cells_: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]: ...
+def cell_to_boundary_wkb(
+    cells_: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]: ...
+def weighted_cell_sums(
+    row_cell: npt.NDArray[np.uint64],
+    row_area: npt.NDArray[np.uint32],
+    row_weight: npt.NDArray[np.float64],
+    n_areas: int,
+    extensive: list[npt.NDArray[np.float64]],
+    intensive: list[npt.NDArray[np.float64]],
+    intensive_weight: npt.NDArray[np.float64] | None = None,
+) -> tuple[
+    npt.NDArray[np.uint64], list[npt.NDArray[np.float64]], list[npt.NDArray[np.float64]], npt.NDArray[np.float64]
+]: ...
+def count_points(
+    lat: npt.NDArray[np.float64],
+    lng: npt.NDArray[np.float64],
+    groups: npt.NDArray[np.uint32] | None,
+    n_groups: int,
+    resolution_: int,
+    skip: bool,
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint64], Rows]: ...
+def is_release_build() -> bool: ...

@@ -1,0 +1,298 @@
+"""Apportion area values onto cells, roll cells up to coarser resolutions, count point events per cell.
+
+Extensive variables (counts of people, households, events) are shared out by the crosswalk weights and summed:
+``cell = Σ w·x``. Intensive variables (scores, rates, percentages) are averaged: ``cell = Σ w·p·x / Σ w·p`` with
+``p`` the ``weight`` column (e.g. population), or ``p = 1`` (crosswalk shares only) when no weight is given.
+Sums use Neumaier compensated summation in a fixed order, so totals are conserved to rounding and results do
+not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from . import _core
+from ._convert import (
+    KEEP,
+    OnInvalid,
+    check_no_nulls,
+    check_on_invalid,
+    check_resolution,
+    check_unique,
+    report_skipped,
+    require_columns,
+    rows_text,
+    series_from_numpy,
+)
+from .exceptions import InvalidInputError
+
+__all__ = ["apportion", "rollup", "count_points"]
+
+
+def _names(x: str | Sequence[str]) -> list[str]:
+    return [x] if isinstance(x, str) else list(x)
+
+
+def _numeric(df: pl.DataFrame, col: str, *, nonneg: bool) -> np.ndarray:
+    s = df.get_column(col)
+    if not s.dtype.is_numeric():
+        raise InvalidInputError(f"{col}: expected a numeric column, got {s.dtype}")
+    check_no_nulls(s, col)
+    a = np.ascontiguousarray(s.cast(pl.Float64).to_numpy())
+    bad = ~np.isfinite(a)
+    if nonneg:
+        bad |= a < 0
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        what = "non-negative finite values (counts are extensive)" if nonneg else "finite values"
+        raise InvalidInputError(f"{col}: {rows_text(len(idx), idx[:KEEP].tolist())} invalid; expected {what}")
+    return a
+
+
+def _check_columns(extensive: list[str], intensive: list[str], weight: str | None) -> None:
+    both = set(extensive) & set(intensive)
+    if both:
+        raise InvalidInputError(f"columns {sorted(both)} are declared both extensive and intensive")
+    if weight is not None and weight in intensive:
+        raise InvalidInputError(f"weight column {weight!r} cannot itself be intensive")
+
+
+def _assemble(
+    cells: np.ndarray,
+    ext: list[np.ndarray],
+    ints: list[np.ndarray],
+    wsum: np.ndarray,
+    extensive: list[str],
+    intensive: list[str],
+    weight: str | None,
+) -> pl.DataFrame:
+    cols = [series_from_numpy("cell", cells)]
+    cols += [series_from_numpy(n, a) for n, a in zip(extensive, ext)]
+    if weight is not None and weight not in extensive:
+        cols.append(series_from_numpy(weight, wsum))
+    cols += [series_from_numpy(n, a).fill_nan(None) for n, a in zip(intensive, ints)]
+    return pl.DataFrame(cols)
+
+
+def apportion(
+    values: pl.DataFrame,
+    crosswalk: pl.DataFrame,
+    *,
+    code: str = "code",
+    extensive: str | Sequence[str] = (),
+    intensive: str | Sequence[str] = (),
+    weight: str | None = None,
+) -> pl.DataFrame:
+    """Share area values out over cells through a crosswalk.
+
+    Parameters
+    ----------
+    values
+        One row per area: the ``code`` column and the value columns. Codes must be unique and non-null.
+    crosswalk
+        From :func:`hyperlocal.crosswalk`: ``code``, ``cell``, ``weight`` (each area's weights sum to 1).
+        It may cover more areas than ``values`` (those areas contribute nothing).
+    extensive
+        Count columns, apportioned as ``Σ w·x`` (must be finite and non-negative). National totals are
+        conserved.
+    intensive
+        Score/rate columns, apportioned as means ``Σ w·p·x / Σ w·p`` weighted by ``p = values[weight]`` (e.g.
+        population), or by the crosswalk shares alone when ``weight`` is None. A cell whose total weight is 0
+        gets null, never NaN.
+    weight
+        Column of ``values`` weighting the intensive means. It is also apportioned as an extensive column, so
+        the result carries it; :func:`rollup` needs it to stay consistent.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per cell (ascending): ``cell``, the extensive columns (Float64), the weight column, then the
+        intensive columns.
+
+    Raises
+    ------
+    InvalidInputError
+        Codes of ``values`` absent from the crosswalk (named), nulls, negative counts, duplicate codes.
+    """
+    extensive, intensive = _names(extensive), _names(intensive)
+    _check_columns(extensive, intensive, weight)
+    if not extensive and not intensive:
+        raise InvalidInputError("apportion: name at least one extensive or intensive column")
+    need = [code, *extensive, *intensive] + ([weight] if weight else [])
+    require_columns(values, need, "values")
+    require_columns(crosswalk, [code, "cell", "weight"], "crosswalk")
+    codes = values.get_column(code)
+    check_no_nulls(codes, f"values[{code!r}]")
+    check_unique(codes, f"values[{code!r}]")
+    ext = [_numeric(values, c, nonneg=True) for c in extensive]
+    ints = [_numeric(values, c, nonneg=False) for c in intensive]
+    p = _numeric(values, weight, nonneg=True) if weight else None
+
+    index = values.select(pl.col(code), pl.int_range(pl.len(), dtype=pl.UInt32).alias("__area"))
+    xw = crosswalk.select(code, "cell", "weight")
+    if xw.schema[code] != index.schema[code]:
+        try:
+            xw = xw.with_columns(pl.col(code).cast(index.schema[code]))
+        except Exception as e:  # noqa: BLE001
+            raise InvalidInputError(
+                f"{code}: crosswalk codes are {crosswalk.schema[code]}, values codes {values.schema[code]}"
+            ) from e
+    missing = index.join(xw.select(code).unique(), on=code, how="anti")
+    if missing.height:
+        raise InvalidInputError(
+            f"values[{code!r}]: {rows_text(missing.height, missing['__area'].head(KEEP).to_list())} have codes "
+            f"absent from the crosswalk (e.g. {missing[code].head(KEEP).to_list()}); expected every code in it"
+        )
+    rows = xw.join(index, on=code, how="inner")
+    check_no_nulls(rows["cell"], "crosswalk['cell']")
+    check_no_nulls(rows["weight"], "crosswalk['weight']")
+    cells, e_out, i_out, wsum = _core.weighted_cell_sums(
+        np.ascontiguousarray(rows["cell"].cast(pl.UInt64).to_numpy()),
+        np.ascontiguousarray(rows["__area"].to_numpy()),
+        np.ascontiguousarray(rows["weight"].cast(pl.Float64).to_numpy()),
+        values.height,
+        ext,
+        ints,
+        p,
+    )
+    return _assemble(cells, e_out, i_out, wsum, extensive, intensive, weight)
+
+
+def rollup(
+    table: pl.DataFrame,
+    *,
+    resolution: int,
+    cell: str = "cell",
+    extensive: str | Sequence[str] = (),
+    intensive: str | Sequence[str] = (),
+    weight: str | None = None,
+) -> pl.DataFrame:
+    """Aggregate a cell table to a coarser ``resolution``, consistently with :func:`apportion`.
+
+    Extensive columns are summed over children. Intensive columns are means weighted by the ``weight`` column
+    (the apportioned weight, e.g. population, that :func:`apportion` returns), so rolling res 9 up to res 7
+    gives the same table as apportioning directly at res 7. Cells must all be at resolution ≥ ``resolution``;
+    intensive nulls are allowed only where the weight is 0.
+    """
+    extensive, intensive = _names(extensive), _names(intensive)
+    _check_columns(extensive, intensive, weight)
+    res = check_resolution(resolution)
+    need = [cell, *extensive, *intensive] + ([weight] if weight else [])
+    require_columns(table, need, "table")
+    cells = table.get_column(cell)
+    check_no_nulls(cells, cell)
+    if cells.dtype != pl.UInt64:
+        raise InvalidInputError(f"{cell}: expected UInt64 H3 cells, got {cells.dtype}")
+    parents = _core.cell_to_parent(np.ascontiguousarray(cells.to_numpy()), res)
+    ext = [_numeric(table, c, nonneg=True) for c in extensive]
+    p = _numeric(table, weight, nonneg=True) if weight else None
+    ints = []
+    for c in intensive:
+        s = table.get_column(c)
+        if p is not None:
+            nulls = s.is_null().to_numpy()
+            bad = nulls & (p > 0)
+            if bad.any():
+                idx = np.flatnonzero(bad)
+                raise InvalidInputError(
+                    f"{c}: {rows_text(len(idx), idx[:KEEP].tolist())} are null where {weight!r} > 0"
+                )
+            s = s.fill_null(0.0)
+        ints.append(_numeric(table.with_columns(s.alias(c)), c, nonneg=False))
+    n = table.height
+    out = _core.weighted_cell_sums(
+        parents, np.arange(n, dtype=np.uint32), np.ones(n, dtype=np.float64), n, ext, ints, p
+    )
+    return _assemble(*out, extensive, intensive, weight).rename({"cell": cell} if cell != "cell" else {})
+
+
+def _group_codes(events: pl.DataFrame, by: list[str]) -> tuple[np.ndarray | None, int, pl.DataFrame | None]:
+    """Dense uint32 group codes for the ``by`` columns, plus the table decoding code → values."""
+    if not by:
+        return None, 1, None
+    codes: np.ndarray | None = None
+    decoders: list[pl.Series] = []
+    radix = 1
+    for col in by:
+        s = events.get_column(col)
+        check_no_nulls(s, col)
+        if isinstance(s.dtype, pl.Enum):
+            cats = pl.Series(col, s.dtype.categories).cast(s.dtype)
+            c = s.to_physical().cast(pl.UInt64).to_numpy()
+        else:
+            cats = s.unique().sort()
+            c = s.rank("dense").cast(pl.UInt64).to_numpy() - 1
+        decoders.append(cats)
+        codes = c if codes is None else codes * np.uint64(len(cats)) + c
+        radix *= len(cats)
+    assert codes is not None
+    if len(by) == 1:
+        table = pl.DataFrame(decoders)
+        return np.ascontiguousarray(codes.astype(np.uint32)), len(decoders[0]), table
+    # Several columns: compact the mixed-radix code to the combinations that occur.
+    uniq, inv = np.unique(codes, return_inverse=True)
+    parts = []
+    rem = uniq.copy()
+    for dec in reversed(decoders):
+        k = np.uint64(len(dec))
+        parts.append(dec.gather(pl.Series((rem % k).astype(np.int64))))
+        rem //= k
+    table = pl.DataFrame(list(reversed(parts)))
+    return np.ascontiguousarray(inv.astype(np.uint32)), len(uniq), table
+
+
+def count_points(
+    events: pl.DataFrame,
+    *,
+    resolution: int,
+    lat: str = "lat",
+    lng: str = "lng",
+    easting: str | None = None,
+    northing: str | None = None,
+    by: str | Sequence[str] = (),
+    on_invalid: OnInvalid = "raise",
+) -> pl.DataFrame:
+    """Count point events per cell (and per ``by`` group) at ``resolution``.
+
+    Point → cell → count is fused in Rust: each point's cell is packed with its group code into one sort key,
+    the keys are sorted in parallel and run-length counted; no cell column is materialised in Python.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``cell`` (UInt64), the ``by`` columns, ``count`` (UInt64); sorted by cell, then group. Only
+        non-empty (cell, group) pairs appear. The counts add up to the number of events (less those skipped
+        with ``on_invalid="skip"``, which are reported).
+    """
+    skip = check_on_invalid(on_invalid)
+    res = check_resolution(resolution)
+    by = _names(by)
+    if (easting is None) != (northing is None):
+        raise InvalidInputError("easting/northing: give both column names, or neither (to use lat/lng)")
+    xy = [easting, northing] if easting is not None and northing is not None else [lat, lng]
+    require_columns(events, [*xy, *by], "events")
+    cols = []
+    for c in xy:
+        s = events.get_column(c)
+        check_no_nulls(s, c)
+        if not s.dtype.is_numeric():
+            raise InvalidInputError(f"{c}: expected a numeric column, got {s.dtype}")
+        cols.append(np.ascontiguousarray(s.cast(pl.Float64).to_numpy()))
+    groups, n_groups, decoder = _group_codes(events, by)
+    if easting is not None:
+        la, ln, bad = _core.bng_to_latlng(cols[0], cols[1], skip)
+        report_skipped(f"count_points({easting}/{northing})", bad)
+        del cols
+        cells, g, counts, _ = _core.count_points(la, ln, groups, n_groups, res, True)
+    else:
+        cells, g, counts, bad = _core.count_points(cols[0], cols[1], groups, n_groups, res, skip)
+        report_skipped(f"count_points({lat}/{lng})", bad)
+    out = [series_from_numpy("cell", cells)]
+    if decoder is not None:
+        gi = series_from_numpy("g", g)
+        out += [decoder.get_column(c).gather(gi) for c in by]
+    out.append(series_from_numpy("count", counts))
+    return pl.DataFrame(out)

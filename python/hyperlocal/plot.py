@@ -1,0 +1,79 @@
+"""PNG maps of cell surfaces (matplotlib, no GUI backend needed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from .cells import cell_to_boundary
+from .io import atomic_path
+
+__all__ = ["map_png"]
+
+
+def _rings(wkb: pl.Series) -> list[np.ndarray]:
+    out = []
+    for b in wkb.to_list():
+        n = int.from_bytes(b[9:13], "little")
+        out.append(np.frombuffer(b, dtype=np.float64, count=2 * n, offset=13).reshape(n, 2))
+    return out
+
+
+def map_png(
+    df: pl.DataFrame,
+    column: str,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    cell: str = "cell",
+    cmap: str = "viridis",
+    diverging: bool = False,
+    label: str | None = None,
+) -> Path:
+    """Draw one column of a cell table as a choropleth of hexagons and write it (atomically) as PNG.
+
+    Null values are drawn light grey. With ``diverging=True`` the colour scale is centred on 0 (for changes).
+    The map uses an equirectangular projection with the aspect ratio of the data's mean latitude.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import TwoSlopeNorm
+
+    vals = df.get_column(column).cast(pl.Float64).to_numpy()
+    rings = _rings(cell_to_boundary(df.get_column(cell)))
+    fig, ax = plt.subplots(figsize=(8, 9), dpi=120)
+    finite = np.isfinite(vals)
+    norm = None
+    if diverging and finite.any():
+        lim = float(np.nanpercentile(np.abs(vals[finite]), 98)) or 1.0
+        norm = TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
+    elif finite.any():
+        lo, hi = np.nanpercentile(vals[finite], [2, 98])
+        from matplotlib.colors import Normalize
+
+        norm = Normalize(vmin=float(lo), vmax=float(hi) if hi > lo else float(lo) + 1)
+    coll = PolyCollection([r for r, f in zip(rings, finite) if f], array=vals[finite], cmap=cmap, norm=norm,
+                          edgecolors="none", linewidths=0)
+    ax.add_collection(coll)
+    if (~finite).any():
+        ax.add_collection(PolyCollection([r for r, f in zip(rings, finite) if not f], facecolors="#dddddd",
+                                         edgecolors="none"))
+    allxy = np.concatenate(rings) if rings else np.zeros((1, 2))
+    ax.set_xlim(allxy[:, 0].min(), allxy[:, 0].max())
+    ax.set_ylim(allxy[:, 1].min(), allxy[:, 1].max())
+    ax.set_aspect(1.0 / np.cos(np.deg2rad(allxy[:, 1].mean())))
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.set_title(title or column)
+    fig.colorbar(coll, ax=ax, shrink=0.6, label=label or column)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)

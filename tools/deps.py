@@ -1,0 +1,10 @@
+"""Print the Python requirements of a dependency group from pyproject.toml ("core" = [project].dependencies)."""
+
+import sys
+import tomllib
+from pathlib import Path
+
+meta = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
+group = sys.argv[1] if len(sys.argv) > 1 else "core"
+deps = meta["dependencies"] if group == "core" else meta["optional-dependencies"][group]
+print(" ".join(deps))
