@@ -1,0 +1,140 @@
+"""Point → cell agrees with the reference H3 library (h3-py 4.5) and BNG → WGS84 with pyproj."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import h3
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+from pyproj import Transformer
+
+import hyperlocal as hl
+from hyperlocal._convert import as_f64
+
+
+def _h3py(lat: np.ndarray, lng: np.ndarray, res: int) -> np.ndarray:
+    return np.fromiter((h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in zip(lat, lng)),
+                       dtype=np.uint64, count=len(lat))
+
+
+def _globe(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform on the sphere, plus the awkward places: poles, ±180°, near every pentagon, face edges."""
+    rng = np.random.default_rng(seed)
+    lat = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+    lng = rng.uniform(-180, 180, n)
+    pent = np.array([h3.cell_to_latlng(p) for r in (0, 5, 10) for p in h3.get_pentagons(r)])
+    k = 2000
+    special_lat = np.concatenate([
+        np.repeat(pent[:, 0], k // 10) + rng.normal(0, 0.05, len(pent) * (k // 10)),
+        [90.0, -90.0, 0.0, 0.0, 89.999999, -89.999999, 45.0, -45.0],
+    ])
+    special_lng = np.concatenate([
+        np.repeat(pent[:, 1], k // 10) + rng.normal(0, 0.05, len(pent) * (k // 10)),
+        [0.0, 0.0, 180.0, -180.0, 179.999999, -179.999999, 180.0, -180.0],
+    ])
+    special_lat = np.clip(special_lat, -90, 90)
+    special_lng = np.clip(special_lng, -180, 180)
+    return np.concatenate([lat, special_lat]), np.concatenate([lng, special_lng])
+
+
+@pytest.mark.slow
+def test_latlng_to_cell_equals_h3py_on_1m_global_points_every_resolution() -> None:
+    lat, lng = _globe(1_000_000, seed=1)
+    assert len(lat) > 1_000_000
+    for res in range(16):
+        ours = hl.latlng_to_cell(lat, lng, res).to_numpy()
+        ref = _h3py(lat, lng, res)
+        mismatch = np.flatnonzero(ours != ref)
+        assert mismatch.size == 0, f"res {res}: {mismatch.size} mismatches, first {mismatch[:5]}"
+
+
+def test_latlng_to_cell_equals_h3py_on_lsoa21_centroids(lsoa_pwc: pl.DataFrame) -> None:
+    assert lsoa_pwc.height == 35_672
+    ll = hl.bng_to_latlng(lsoa_pwc["x"], lsoa_pwc["y"])
+    lat, lng = ll["lat"].to_numpy(), ll["lng"].to_numpy()
+    for res in (0, 5, 7, 8, 9, 10, 12, 15):
+        assert (hl.latlng_to_cell(ll["lat"], ll["lng"], res).to_numpy() == _h3py(lat, lng, res)).all(), res
+    cells = hl.bng_to_cell(lsoa_pwc["x"], lsoa_pwc["y"], 9)
+    assert cells.dtype == pl.UInt64 and cells.name == "cell"
+    assert (cells.to_numpy() == _h3py(lat, lng, 9)).all()
+
+
+def test_bng_to_latlng_agrees_with_pyproj_within_5m(lsoa_pwc: pl.DataFrame) -> None:
+    x, y = lsoa_pwc["x"].to_numpy(), lsoa_pwc["y"].to_numpy()
+    ours = hl.bng_to_latlng(x, y)
+    lng_ref, lat_ref = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True).transform(x, y)
+    dlat_m = (ours["lat"].to_numpy() - lat_ref) * 111_320.0
+    dlng_m = (ours["lng"].to_numpy() - lng_ref) * 111_320.0 * np.cos(np.radians(lat_ref))
+    dist = np.hypot(dlat_m, dlng_m)
+    assert dist.max() < 5.0, dist.max()
+    # Same Helmert as PROJ without the OSTN15 grid: in practice millimetres.
+    assert np.median(dist) < 0.05
+
+
+def test_accepts_series_numpy_and_arrow() -> None:
+    lat, lng = [51.5, 53.48], [-0.12, -2.24]
+    a = hl.latlng_to_cell(pl.Series(lat), pl.Series(lng), 8)
+    b = hl.latlng_to_cell(np.array(lat), np.array(lng), 8)
+    c = hl.latlng_to_cell(pa.array(lat), pa.array(lng), 8)
+    d = hl.latlng_to_cell(pa.chunked_array([lat]), pa.chunked_array([lng]), 8)
+    assert a.to_list() == b.to_list() == c.to_list() == d.to_list()
+    assert a.to_list() == [h3.str_to_int(h3.latlng_to_cell(y, x, 8)) for y, x in zip(lat, lng)]
+
+
+def test_float64_input_is_not_copied() -> None:
+    s = pl.Series("lat", np.linspace(50, 55, 1_000_000))
+    view = as_f64(s, "lat")
+    assert np.shares_memory(view, s.to_numpy())
+    arr = np.linspace(50, 55, 1000)
+    assert as_f64(arr, "lat") is arr or np.shares_memory(as_f64(arr, "lat"), arr)
+
+
+def test_strings_parents_boundaries_match_h3py() -> None:
+    rng = np.random.default_rng(3)
+    lat, lng = rng.uniform(49.9, 55.8, 5000), rng.uniform(-6, 1.8, 5000)
+    cells = hl.latlng_to_cell(lat, lng, 10)
+    strings = hl.cell_to_string(cells)
+    assert strings.to_list() == [h3.int_to_str(int(c)) for c in cells]
+    assert hl.string_to_cell(strings).to_list() == cells.to_list()
+    parents = hl.cell_to_parent(cells, 6)
+    assert parents.to_list() == [h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(c)), 6)) for c in cells]
+    import shapely
+
+    polys = shapely.from_wkb(hl.cell_to_boundary(cells[:200]).to_numpy())
+    for poly, c in zip(polys, cells[:200]):
+        ref = np.array(h3.cell_to_boundary(h3.int_to_str(int(c))))[:, ::-1]  # (lng, lat)
+        ring = np.asarray(poly.exterior.coords)
+        assert np.allclose(ring[:-1], ref, atol=1e-12)
+        assert poly.is_valid and poly.exterior.is_ccw
+
+
+def test_gil_is_released_during_latlng_to_cell() -> None:
+    rng = np.random.default_rng(0)
+    n = 10_000_000
+    lat, lng = rng.uniform(50, 55, n), rng.uniform(-5, 1.5, n)
+    ticks = 0
+    done = threading.Event()
+
+    def spin() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    t = threading.Thread(target=spin)
+    t.start()
+    time.sleep(0.02)
+    before = ticks
+    start = time.perf_counter()
+    hl.latlng_to_cell(lat, lng, 9)
+    elapsed = time.perf_counter() - start
+    during = ticks - before
+    done.set()
+    t.join()
+    # With the GIL held the other thread could not tick at all during the call.
+    assert elapsed > 0.1
+    assert during >= 10, f"other thread ticked {during} times in {elapsed:.2f} s"
