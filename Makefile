@@ -43,7 +43,8 @@ test-python:
 	$(PY) -m pytest -q
 
 bench: build $(VENV)/.deps-bench
-	$(PY) -m pytest benches -q --benchmark-enable --benchmark-only --benchmark-json=benches/results/latest.json -p no:randomly
+	$(PY) -m pytest benches -q --benchmark-enable --benchmark-only --benchmark-json=benches/results/latest.json
+	$(PY) benches/memory.py benches/results/memory.json
 	$(PY) benches/report.py benches/results/latest.json benches/results/latest.md
 	cat benches/results/latest.md
 

@@ -1,0 +1,72 @@
+"""Peak memory of count_points (10M events → counts per cell and service, res 9), each variant in a fresh process.
+
+Extra RSS = peak RSS while the operation runs − RSS with the input loaded. The kernel's peak counter is reset
+after loading (write "5" to /proc/self/clear_refs), so the load's own transient peak does not count.
+Usage: python benches/memory.py OUT.json
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import gc, json, sys, time
+import polars as pl
+ev = pl.read_parquet(sys.argv[1])
+gc.collect()
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+base = status("VmRSS:")
+t = time.perf_counter()
+if sys.argv[2] == "hyperlocal":
+    import hyperlocal as hl
+    out = hl.count_points(ev, resolution=9, by="service")
+else:
+    import polars_h3 as plh3
+    out = (ev.lazy().with_columns(cell=plh3.latlng_to_cell("lat", "lng", 9)).group_by("cell", "service")
+           .agg(count=pl.len()).collect())
+elapsed = time.perf_counter() - t
+print(json.dumps({"base": base, "peak": status("VmHWM:"), "seconds": elapsed, "rows": out.height}))
+"""
+
+
+def main(out: str) -> None:
+    import hyperlocal as hl
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "events.parquet"
+        ev = hl.synth.nation(seed=0).events(10_000_000, seed=1)
+        ll = hl.bng_to_latlng(ev["easting"], ev["northing"])
+        import polars as pl
+
+        pl.DataFrame({"lat": ll["lat"], "lng": ll["lng"], "service": ev["service"]}).write_parquet(path)
+        del ev, ll
+        results = {}
+        for variant in ("hyperlocal", "polars-h3"):
+            runs = []
+            for _ in range(3):
+                r = subprocess.run([sys.executable, "-c", CHILD, str(path), variant], capture_output=True,
+                                   text=True, check=True)
+                runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+                time.sleep(0.2)
+            best = min(runs, key=lambda x: x["peak"] - x["base"])
+            results[variant] = {
+                "extra_rss_mb": (best["peak"] - best["base"]) / 1e6,
+                "base_rss_mb": best["base"] / 1e6,
+                "seconds_median": sorted(x["seconds"] for x in runs)[1],
+            }
+    Path(out).write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,49 @@
+"""Turn pytest-benchmark's JSON (and memory.json, if present) into benches/results/latest.md: ratios vs peers."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def main(src: str, dst: str) -> None:
+    data = json.loads(Path(src).read_text())
+    groups: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for b in data["benchmarks"]:
+        scale = b.get("extra_info", {}).get("scale", 1)
+        name = b["name"].removeprefix("test_").split("[")[0]
+        groups[b["group"]].append((name + (f" (×{scale})" if scale != 1 else ""), b["stats"]["median"] * scale))
+    lines = [
+        "# Benchmarks (same run, same machine)",
+        "",
+        f"{data['machine_info'].get('cpu', {}).get('brand_raw', platform.processor())}, "
+        f"{data['machine_info'].get('cpu', {}).get('count', '?')} cores; {data['datetime']}. "
+        "Medians; ratio = peer time / hyperlocal time (> 1: hyperlocal is faster).",
+        "",
+    ]
+    for group, rows in groups.items():
+        ours = [t for n, t in rows if n.startswith("hyperlocal")]
+        lines += [f"## {group}", "", "| variant | median (s) | ratio vs hyperlocal |", "|---|---|---|"]
+        for n, t in sorted(rows, key=lambda r: r[1]):
+            ratio = f"{t / ours[0]:.2f}×" if ours else "—"
+            lines.append(f"| {n} | {t:.3f} | {ratio} |")
+        lines.append("")
+    mem = Path(src).with_name("memory.json")
+    if mem.exists():
+        m = json.loads(mem.read_text())
+        lines += ["## count_points 10M: peak memory (fresh process each, extra RSS over the loaded input)", "",
+                  "| variant | extra RSS (MB) | input RSS (MB) | time (s) |", "|---|---|---|---|"]
+        for k, v in m.items():
+            lines.append(f"| {k} | {v['extra_rss_mb']:.0f} | {v['base_rss_mb']:.0f} | {v['seconds_median']:.2f} |")
+        if "hyperlocal" in m and "polars-h3" in m:
+            r = m["hyperlocal"]["extra_rss_mb"] / max(m["polars-h3"]["extra_rss_mb"], 1e-9)
+            lines.append(f"\nhyperlocal uses {r:.2f}× the peer's extra memory (target ≤ 0.5×).")
+        lines.append("")
+    Path(dst).write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
