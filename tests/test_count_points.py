@@ -26,7 +26,7 @@ def _reference(ev: pl.DataFrame, res: int, by: list[str]) -> pl.DataFrame:
     return (
         ev.with_columns(cell=pl.Series(cells, dtype=pl.UInt64))
         .group_by(["cell", *by])
-        .agg(count=pl.len().cast(pl.UInt64))
+        .agg(count=pl.len())
         .sort(["cell", *by])
     )
 

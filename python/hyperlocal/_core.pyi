@@ -32,11 +32,12 @@ def weighted_cell_sums(
     npt.NDArray[np.uint64], list[npt.NDArray[np.float64]], list[npt.NDArray[np.float64]], npt.NDArray[np.float64]
 ]: ...
 def count_points(
-    lat: npt.NDArray[np.float64],
-    lng: npt.NDArray[np.float64],
-    groups: npt.NDArray[np.uint32] | None,
+    a: list[npt.NDArray[np.float64]],
+    b: list[npt.NDArray[np.float64]],
+    groups: list[npt.NDArray[np.uint8] | npt.NDArray[np.uint16] | npt.NDArray[np.uint32]] | None,
     n_groups: int,
     resolution_: int,
+    bng: bool,
     skip: bool,
-) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint64], Rows]: ...
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint32], Rows]: ...
 def is_release_build() -> bool: ...

@@ -209,39 +209,29 @@ def rollup(
     return _assemble(*out, extensive, intensive, weight).rename({"cell": cell} if cell != "cell" else {})
 
 
-def _group_codes(events: pl.DataFrame, by: list[str]) -> tuple[np.ndarray | None, int, pl.DataFrame | None]:
-    """Dense uint32 group codes for the ``by`` columns, plus the table decoding code → values."""
-    if not by:
-        return None, 1, None
-    codes: np.ndarray | None = None
-    decoders: list[pl.Series] = []
-    radix = 1
-    for col in by:
-        s = events.get_column(col)
-        check_no_nulls(s, col)
-        if isinstance(s.dtype, pl.Enum):
-            cats = pl.Series(col, s.dtype.categories).cast(s.dtype)
-            c = s.to_physical().cast(pl.UInt64).to_numpy()
-        else:
-            cats = s.unique().sort()
-            c = s.rank("dense").cast(pl.UInt64).to_numpy() - 1
-        decoders.append(cats)
-        codes = c if codes is None else codes * np.uint64(len(cats)) + c
-        radix *= len(cats)
-    assert codes is not None
-    if len(by) == 1:
-        table = pl.DataFrame(decoders)
-        return np.ascontiguousarray(codes.astype(np.uint32)), len(decoders[0]), table
-    # Several columns: compact the mixed-radix code to the combinations that occur.
-    uniq, inv = np.unique(codes, return_inverse=True)
-    parts = []
-    rem = uniq.copy()
-    for dec in reversed(decoders):
-        k = np.uint64(len(dec))
-        parts.append(dec.gather(pl.Series((rem % k).astype(np.int64))))
-        rem //= k
-    table = pl.DataFrame(list(reversed(parts)))
-    return np.ascontiguousarray(inv.astype(np.uint32)), len(uniq), table
+def _dense_codes(s: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(codes, categories): dense unsigned codes of a column (any chunking) and the value of each code.
+
+    Enum columns are used as they are (their physical codes, no copy); String/Categorical columns become an Enum
+    of their sorted distinct values (UInt8/16/32 codes, lexical order); anything else is ranked densely.
+    """
+    if isinstance(s.dtype, pl.Enum):
+        return s.to_physical(), pl.Series(s.name, s.dtype.categories).cast(s.dtype)
+    if s.dtype in (pl.String, pl.Categorical):
+        text = s.cast(pl.String)
+        cats = text.unique().sort()
+        return text.cast(pl.Enum(cats)).to_physical(), cats.alias(s.name)
+    return (s.rank("dense") - 1).cast(pl.UInt32), s.unique().sort()
+
+
+def _chunks(s: pl.Series) -> list[np.ndarray]:
+    """Zero-copy numpy views of a column's chunks."""
+    return [np.ascontiguousarray(c.to_numpy()) for c in s.get_chunks()]
+
+
+def _same_chunks(cols: list[pl.Series]) -> list[pl.Series]:
+    lengths = {tuple(len(c) for c in s.get_chunks()) for s in cols}
+    return cols if len(lengths) == 1 else [s.rechunk() for s in cols]
 
 
 def count_points(
@@ -257,39 +247,68 @@ def count_points(
 ) -> pl.DataFrame:
     """Count point events per cell (and per ``by`` group) at ``resolution``.
 
-    Point → cell → count is fused in Rust: each point's cell is packed with its group code into one sort key,
-    the keys are sorted in parallel and run-length counted; no cell column is materialised in Python.
+    Point → cell → count is fused in Rust: each point's cell (from lat/lng, or from British National Grid
+    easting/northing converted per point) is packed with its group code into one sort key; the keys are sorted
+    in parallel and run-length counted in place. No cell column is materialised in Python, the columns are read
+    chunk by chunk without copying, and extra memory is about 8 bytes per event plus the output.
+
+    ``by`` columns: Enum columns are cheapest (their codes are used directly); String columns are coded by
+    their sorted distinct values; other types are ranked. Groups come out in that order.
 
     Returns
     -------
     pl.DataFrame
-        ``cell`` (UInt64), the ``by`` columns, ``count`` (UInt64); sorted by cell, then group. Only
-        non-empty (cell, group) pairs appear. The counts add up to the number of events (less those skipped
-        with ``on_invalid="skip"``, which are reported).
+        ``cell`` (UInt64), the ``by`` columns, ``count`` (UInt32, like Polars' ``len()``); sorted by cell, then
+        group. Only non-empty (cell, group) pairs appear. The counts add up to the number of events, less those
+        skipped with ``on_invalid="skip"`` (reported by a warning).
     """
     skip = check_on_invalid(on_invalid)
     res = check_resolution(resolution)
     by = _names(by)
     if (easting is None) != (northing is None):
         raise InvalidInputError("easting/northing: give both column names, or neither (to use lat/lng)")
-    xy = [easting, northing] if easting is not None and northing is not None else [lat, lng]
+    bng = easting is not None and northing is not None
+    xy = [easting, northing] if bng else [lat, lng]
     require_columns(events, [*xy, *by], "events")
-    cols = []
+    coords = []
     for c in xy:
+        assert c is not None
         s = events.get_column(c)
         check_no_nulls(s, c)
         if not s.dtype.is_numeric():
             raise InvalidInputError(f"{c}: expected a numeric column, got {s.dtype}")
-        cols.append(np.ascontiguousarray(s.cast(pl.Float64).to_numpy()))
-    groups, n_groups, decoder = _group_codes(events, by)
-    if easting is not None:
-        la, ln, bad = _core.bng_to_latlng(cols[0], cols[1], skip)
-        report_skipped(f"count_points({easting}/{northing})", bad)
-        del cols
-        cells, g, counts, _ = _core.count_points(la, ln, groups, n_groups, res, True)
-    else:
-        cells, g, counts, bad = _core.count_points(cols[0], cols[1], groups, n_groups, res, skip)
-        report_skipped(f"count_points({lat}/{lng})", bad)
+        coords.append(s if s.dtype == pl.Float64 else s.cast(pl.Float64))
+    decoder: pl.DataFrame | None = None
+    n_groups = 1
+    group_col: pl.Series | None = None
+    if by:
+        parts = []
+        for col in by:
+            s = events.get_column(col)
+            check_no_nulls(s, col)
+            parts.append(_dense_codes(s))
+        if len(parts) == 1:
+            group_col, cats = parts[0]
+            decoder, n_groups = pl.DataFrame([cats]), len(cats)
+        else:
+            # Several columns: mixed-radix code, compacted to the combinations that occur.
+            combined = np.zeros(events.height, dtype=np.uint64)
+            for codes, cats in parts:
+                combined = combined * np.uint64(len(cats)) + codes.cast(pl.UInt64).to_numpy()
+            uniq, inv = np.unique(combined, return_inverse=True)
+            rem, cols = uniq, []
+            for _, cats in reversed(parts):
+                k = np.uint64(len(cats))
+                cols.append(cats.gather(pl.Series((rem % k).astype(np.int64))))
+                rem = rem // k
+            decoder, n_groups = pl.DataFrame(list(reversed(cols))), len(uniq)
+            group_col = pl.Series("g", inv.astype(np.uint32))
+    aligned = _same_chunks(coords + ([group_col] if group_col is not None else []))
+    groups = _chunks(aligned[2]) if group_col is not None else None
+    cells, g, counts, bad = _core.count_points(
+        _chunks(aligned[0]), _chunks(aligned[1]), groups, n_groups, res, bng, skip
+    )
+    report_skipped(f"count_points({xy[0]}/{xy[1]})", bad)
     out = [series_from_numpy("cell", cells)]
     if decoder is not None:
         gi = series_from_numpy("g", g)

@@ -7,7 +7,8 @@
 use h3o::Resolution;
 use rayon::prelude::*;
 
-use crate::cells::{valid_latlng, point_cell, OnInvalid, CHUNK};
+use crate::bng::{bng_point, valid_bng};
+use crate::cells::{point_cell, valid_latlng, OnInvalid, CHUNK};
 use crate::error::{check_len, HlError, Result, RowList};
 
 /// Neumaier (improved Kahan–Babuška) compensated sum, accumulated in the order given.
@@ -144,9 +145,53 @@ pub fn weighted_cell_sums(
 pub struct PointCounts {
     pub cells: Vec<u64>,
     pub groups: Vec<u32>,
-    pub counts: Vec<u64>,
+    pub counts: Vec<u32>,
     /// Rows that were invalid and skipped (only with [`OnInvalid::Skip`]).
     pub skipped: RowList,
+}
+
+/// Dense group codes of one chunk of points, in the narrowest type the caller has (no widening copy).
+#[derive(Debug, Clone, Copy)]
+pub enum Groups<'a> {
+    None,
+    U8(&'a [u8]),
+    U16(&'a [u16]),
+    U32(&'a [u32]),
+}
+
+impl Groups<'_> {
+    fn len(&self) -> Option<usize> {
+        match self {
+            Groups::None => None,
+            Groups::U8(g) => Some(g.len()),
+            Groups::U16(g) => Some(g.len()),
+            Groups::U32(g) => Some(g.len()),
+        }
+    }
+    #[inline(always)]
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Groups::None => 0,
+            Groups::U8(g) => u64::from(g[i]),
+            Groups::U16(g) => u64::from(g[i]),
+            Groups::U32(g) => u64::from(g[i]),
+        }
+    }
+}
+
+/// Coordinates of the points: WGS84 degrees or British National Grid metres (converted per point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coords {
+    LatLng,
+    Bng,
+}
+
+/// One chunk of points (e.g. one Arrow chunk of a Polars column): `a`/`b` are lat/lng or easting/northing.
+#[derive(Debug, Clone, Copy)]
+pub struct PointChunk<'a> {
+    pub a: &'a [f64],
+    pub b: &'a [f64],
+    pub groups: Groups<'a>,
 }
 
 fn bits_for(n: u32) -> u32 {
@@ -158,29 +203,33 @@ fn bits_for(n: u32) -> u32 {
 }
 
 /// Count points per (cell, group) at `res`, fused: each point's cell is computed and packed with its group
-/// into one sort key (the cell's base-cell and digit bits, then the group bits); keys are sorted in parallel
-/// and run-length counted. No per-point cell column is kept beyond the key buffer.
+/// code into one u64 sort key (the cell's base-cell and digit bits, then the group bits); the keys are sorted
+/// in parallel and run-length counted in place. Memory: one u64 per point, plus the output.
 ///
-/// `groups[i]` must be below `n_groups` (the caller's dense group codes); `None` means a single group 0.
+/// Input comes as chunks (zero-copy views of Arrow chunks). Group codes must be below `n_groups`.
 pub fn count_points(
-    lat: &[f64],
-    lng: &[f64],
-    groups: Option<&[u32]>,
+    chunks: &[PointChunk<'_>],
+    coords: Coords,
     n_groups: u32,
     res: Resolution,
     on_invalid: OnInvalid,
 ) -> Result<PointCounts> {
-    check_len("lng", lng.len(), "lat", lat.len())?;
-    if let Some(g) = groups {
-        check_len("groups", g.len(), "lat", lat.len())?;
-        let bad = crate::cells::rows_where(g, |v| v >= n_groups.max(1));
-        if !bad.is_empty() {
-            return Err(HlError::InvalidValues {
-                arg: "groups".into(),
-                rows: bad,
-                expected: format!("group codes below {n_groups}"),
-            });
+    let mut offsets = Vec::with_capacity(chunks.len());
+    let mut n = 0usize;
+    for (i, c) in chunks.iter().enumerate() {
+        check_len(&format!("chunk {i} of the second coordinate"), c.b.len(), "the first", c.a.len())?;
+        if let Some(gl) = c.groups.len() {
+            check_len(&format!("chunk {i} of the groups"), gl, "the coordinates", c.a.len())?;
         }
+        offsets.push(n);
+        n += c.a.len();
+    }
+    if n > u32::MAX as usize {
+        return Err(HlError::InvalidValues {
+            arg: "events".into(),
+            rows: RowList::default(),
+            expected: format!("at most {} points per call (got {n}); split the input", u32::MAX),
+        });
     }
     let r = u8::from(res) as u32;
     let shift = 45 - 3 * r;
@@ -196,64 +245,113 @@ pub fn count_points(
             ),
         });
     }
+    // u64::MAX never encodes a real (cell, group): base cells stop at 121.
     const SENTINEL: u64 = u64::MAX;
     let payload_mask: u64 = (1u64 << 52) - 1;
-    let mut keys = vec![0u64; lat.len()];
-    let bad: Vec<RowList> = keys
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .map(|(ci, k)| {
-            let start = ci * CHUNK;
-            let mut bad = RowList::default();
-            for (i, slot) in k.iter_mut().enumerate() {
-                let row = start + i;
-                let (y, x) = (lat[row], lng[row]);
-                if valid_latlng(y, x) {
-                    let cell = point_cell(y, x, res);
-                    let compact = (cell & payload_mask) >> shift;
-                    let g = groups.map_or(0, |g| g[row]) as u64;
-                    *slot = if gbits == 0 { compact } else { (compact << gbits) | g };
-                } else {
-                    *slot = SENTINEL;
-                    bad.push(row);
-                }
-            }
-            bad
-        })
-        .collect();
+    let mut keys = vec![0u64; n];
+    let mut bad_groups = RowList::default();
     let mut skipped = RowList::default();
-    for b in bad {
-        skipped.extend(b);
+    for (c, &off) in chunks.iter().zip(&offsets) {
+        let dest = &mut keys[off..off + c.a.len()];
+        let parts: Vec<(RowList, RowList)> = dest
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(|(ci, k)| {
+                let start = ci * CHUNK;
+                let mut bad = RowList::default();
+                let mut badg = RowList::default();
+                for (i, slot) in k.iter_mut().enumerate() {
+                    let row = start + i;
+                    let (u, v) = (c.a[row], c.b[row]);
+                    let ll = match coords {
+                        Coords::LatLng => valid_latlng(u, v).then_some((u, v)),
+                        Coords::Bng => valid_bng(u, v).then(|| bng_point(u, v)),
+                    };
+                    let g = c.groups.get(row);
+                    if g >= u64::from(n_groups.max(1)) {
+                        badg.push(off + row);
+                    }
+                    *slot = match ll {
+                        Some((y, x)) => {
+                            let compact = (point_cell(y, x, res) & payload_mask) >> shift;
+                            if gbits == 0 {
+                                compact
+                            } else {
+                                (compact << gbits) | g
+                            }
+                        }
+                        None => {
+                            bad.push(off + row);
+                            SENTINEL
+                        }
+                    };
+                }
+                (bad, badg)
+            })
+            .collect();
+        for (b, g) in parts {
+            skipped.extend(b);
+            bad_groups.extend(g);
+        }
     }
-    if !skipped.is_empty() && on_invalid == OnInvalid::Raise {
+    if !bad_groups.is_empty() {
         return Err(HlError::InvalidValues {
-            arg: "lat/lng".into(),
-            rows: skipped,
-            expected: "finite WGS84 degrees with -90 <= lat <= 90 and -180 <= lng <= 180".into(),
+            arg: "groups".into(),
+            rows: bad_groups,
+            expected: format!("group codes below {n_groups}"),
         });
     }
+    if !skipped.is_empty() && on_invalid == OnInvalid::Raise {
+        let (arg, expected) = match coords {
+            Coords::LatLng => ("lat/lng", "finite WGS84 degrees with -90 <= lat <= 90 and -180 <= lng <= 180"),
+            Coords::Bng => (
+                "easting/northing",
+                "finite British National Grid metres with 0 <= easting <= 700000 and 0 <= northing <= 1300000",
+            ),
+        };
+        return Err(HlError::InvalidValues { arg: arg.into(), rows: skipped, expected: expected.into() });
+    }
     keys.par_sort_unstable();
-    let valid = keys.len() - skipped.count;
-    keys.truncate(valid);
+    keys.truncate(n - skipped.count);
 
-    let header: u64 = (1u64 << 59) | ((r as u64) << 52);
-    let low_ones: u64 = if shift == 0 { 0 } else { (1u64 << shift) - 1 };
-    let gmask: u64 = if gbits == 0 { 0 } else { (1u64 << gbits) - 1 };
-    let mut out = PointCounts { skipped, ..Default::default() };
-    let mut i = 0;
+    // Run-length count in place: distinct keys move to the front of `keys`, counts go to their own vector.
+    let mut counts: Vec<u32> = Vec::new();
+    let mut w = 0usize;
+    let mut i = 0usize;
     while i < keys.len() {
         let k = keys[i];
         let mut j = i + 1;
         while j < keys.len() && keys[j] == k {
             j += 1;
         }
-        let compact = k >> gbits;
-        out.cells.push(header | (compact << shift) | low_ones);
-        out.groups.push((k & gmask) as u32);
-        out.counts.push((j - i) as u64);
+        keys[w] = k;
+        counts.push((j - i) as u32);
+        w += 1;
         i = j;
     }
-    Ok(out)
+    keys.truncate(w);
+    keys.shrink_to_fit();
+
+    // Decode in place: the key buffer becomes the cell column.
+    let header: u64 = (1u64 << 59) | ((r as u64) << 52);
+    let low_ones: u64 = if shift == 0 { 0 } else { (1u64 << shift) - 1 };
+    let gmask: u64 = if gbits == 0 { 0 } else { (1u64 << gbits) - 1 };
+    let groups: Vec<u32> = keys.par_iter().map(|&k| (k & gmask) as u32).collect();
+    keys.par_iter_mut().for_each(|k| *k = header | ((*k >> gbits) << shift) | low_ones);
+    Ok(PointCounts { cells: keys, groups, counts, skipped })
+}
+
+/// Convenience form for one contiguous chunk of lat/lng points with optional u32 groups.
+pub fn count_latlng(
+    lat: &[f64],
+    lng: &[f64],
+    groups: Option<&[u32]>,
+    n_groups: u32,
+    res: Resolution,
+    on_invalid: OnInvalid,
+) -> Result<PointCounts> {
+    let g = groups.map_or(Groups::None, Groups::U32);
+    count_points(&[PointChunk { a: lat, b: lng, groups: g }], Coords::LatLng, n_groups, res, on_invalid)
 }
 
 #[cfg(test)]
@@ -268,7 +366,7 @@ mod tests {
         let lng: Vec<f64> = (0..5000).map(|i| -0.5 + (i % 89) as f64 * 1e-3).collect();
         let g: Vec<u32> = (0..5000).map(|i| (i % 3) as u32).collect();
         let res = Resolution::Nine;
-        let pc = count_points(&lat, &lng, Some(&g), 3, res, OnInvalid::Raise).unwrap();
+        let pc = count_latlng(&lat, &lng, Some(&g), 3, res, OnInvalid::Raise).unwrap();
         let (cells, _) = latlng_to_cell(&lat, &lng, res, OnInvalid::Raise).unwrap();
         let mut expect = std::collections::BTreeMap::new();
         for (c, gg) in cells.iter().zip(&g) {
@@ -279,10 +377,10 @@ mod tests {
             .iter()
             .zip(&pc.groups)
             .zip(&pc.counts)
-            .map(|((c, g), n)| ((*c, *g), *n))
+            .map(|((c, g), n)| ((*c, *g), u64::from(*n)))
             .collect();
         assert_eq!(got, expect);
-        assert_eq!(pc.counts.iter().sum::<u64>(), 5000);
+        assert_eq!(pc.counts.iter().map(|&c| u64::from(c)).sum::<u64>(), 5000);
     }
 
     #[test]
@@ -291,7 +389,7 @@ mod tests {
         let lng = [-0.12, 151.2, 0.0, 179.9];
         for r in 0..=15u8 {
             let res = Resolution::try_from(r).unwrap();
-            let pc = count_points(&lat, &lng, None, 1, res, OnInvalid::Raise).unwrap();
+            let pc = count_latlng(&lat, &lng, None, 1, res, OnInvalid::Raise).unwrap();
             let (mut cells, _) = latlng_to_cell(&lat, &lng, res, OnInvalid::Raise).unwrap();
             cells.sort_unstable();
             assert_eq!(pc.cells, cells, "res {r}");
@@ -300,11 +398,29 @@ mod tests {
 
     #[test]
     fn skipped_points_are_counted_not_lost() {
-        let pc = count_points(&[51.0, f64::NAN, 52.0], &[0.0, 0.0, 200.0], None, 1, Resolution::Five, OnInvalid::Skip)
+        let pc = count_latlng(&[51.0, f64::NAN, 52.0], &[0.0, 0.0, 200.0], None, 1, Resolution::Five, OnInvalid::Skip)
             .unwrap();
         assert_eq!(pc.skipped.count, 2);
-        assert_eq!(pc.counts.iter().sum::<u64>(), 1);
-        assert!(count_points(&[f64::NAN], &[0.0], None, 1, Resolution::Five, OnInvalid::Raise).is_err());
+        assert_eq!(pc.counts, vec![1]);
+        assert!(count_latlng(&[f64::NAN], &[0.0], None, 1, Resolution::Five, OnInvalid::Raise).is_err());
+    }
+
+    #[test]
+    fn chunked_bng_input_equals_one_converted_chunk() {
+        let e: Vec<f64> = (0..3000).map(|i| 300_000.0 + (i * 37 % 1000) as f64 * 20.0).collect();
+        let n: Vec<f64> = (0..3000).map(|i| 200_000.0 + (i * 91 % 1000) as f64 * 20.0).collect();
+        let g: Vec<u8> = (0..3000).map(|i| (i % 4) as u8).collect();
+        let chunks = [
+            PointChunk { a: &e[..1000], b: &n[..1000], groups: Groups::U8(&g[..1000]) },
+            PointChunk { a: &e[1000..], b: &n[1000..], groups: Groups::U8(&g[1000..]) },
+        ];
+        let pc = count_points(&chunks, Coords::Bng, 4, Resolution::Nine, OnInvalid::Raise).unwrap();
+        let (lat, lng): (Vec<f64>, Vec<f64>) = e.iter().zip(&n).map(|(&a, &b)| bng_point(a, b)).unzip();
+        let g32: Vec<u32> = g.iter().map(|&x| u32::from(x)).collect();
+        let one = count_latlng(&lat, &lng, Some(&g32), 4, Resolution::Nine, OnInvalid::Raise).unwrap();
+        assert_eq!(pc, one);
+        let bad = [PointChunk { a: &e[..10], b: &n[..10], groups: Groups::U8(&g[..10]) }];
+        assert!(count_points(&bad, Coords::Bng, 3, Resolution::Nine, OnInvalid::Raise).is_err());
     }
 
     proptest! {

@@ -165,24 +165,44 @@ fn weighted_cell_sums<'py>(
     Ok((out.cells.into_pyarray(py), ext, int, out.weight.into_pyarray(py)))
 }
 
+/// Group codes of one chunk, in whatever unsigned width the caller has.
+#[derive(FromPyObject)]
+enum GroupArr<'py> {
+    U8(PyReadonlyArray1<'py, u8>),
+    U16(PyReadonlyArray1<'py, u16>),
+    U32(PyReadonlyArray1<'py, u32>),
+}
+
+/// Count points per (cell, group). `a`/`b` are lists of chunks (lat/lng, or easting/northing with `bng`),
+/// `groups` a list of chunks of the same lengths, or None.
 #[pyfunction]
-#[pyo3(signature = (lat, lng, groups, n_groups, resolution_, skip))]
+#[pyo3(signature = (a, b, groups, n_groups, resolution_, bng, skip))]
 fn count_points<'py>(
     py: Python<'py>,
-    lat: PyReadonlyArray1<'py, f64>,
-    lng: PyReadonlyArray1<'py, f64>,
-    groups: Option<PyReadonlyArray1<'py, u32>>,
+    a: Vec<PyReadonlyArray1<'py, f64>>,
+    b: Vec<PyReadonlyArray1<'py, f64>>,
+    groups: Option<Vec<GroupArr<'py>>>,
     n_groups: u32,
     resolution_: i64,
+    bng: bool,
     skip: bool,
-) -> PyResult<(Arr<'py, u64>, Arr<'py, u32>, Arr<'py, u64>, (usize, Vec<usize>))> {
+) -> PyResult<(Arr<'py, u64>, Arr<'py, u32>, Arr<'py, u32>, (usize, Vec<usize>))> {
     let res = resolution(py, resolution_)?;
-    let (la, ln) = (lat.as_slice()?, lng.as_slice()?);
-    let g = match &groups {
-        Some(a) => Some(a.as_slice()?),
-        None => None,
-    };
-    let pc = run(py, || aggregate::count_points(la, ln, g, n_groups, res, policy(skip)))?;
+    if a.len() != b.len() || groups.as_ref().is_some_and(|g| g.len() != a.len()) {
+        return Err(exception(py, "InvalidInputError", "count_points: coordinate and group columns must have the same chunks".into()));
+    }
+    let mut chunks = Vec::with_capacity(a.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        let g = match groups.as_ref().map(|g| &g[i]) {
+            None => aggregate::Groups::None,
+            Some(GroupArr::U8(g)) => aggregate::Groups::U8(g.as_slice()?),
+            Some(GroupArr::U16(g)) => aggregate::Groups::U16(g.as_slice()?),
+            Some(GroupArr::U32(g)) => aggregate::Groups::U32(g.as_slice()?),
+        };
+        chunks.push(aggregate::PointChunk { a: x.as_slice()?, b: y.as_slice()?, groups: g });
+    }
+    let coords = if bng { aggregate::Coords::Bng } else { aggregate::Coords::LatLng };
+    let pc = run(py, || aggregate::count_points(&chunks, coords, n_groups, res, policy(skip)))?;
     Ok((
         pc.cells.into_pyarray(py),
         pc.groups.into_pyarray(py),
