@@ -53,6 +53,7 @@ lint: $(VENV)/.deps-lint build
 	cargo clippy --workspace --all-targets --release -- -D warnings
 	$(VENV)/bin/ruff check python tests benches tools
 	$(VENV)/bin/mypy python/hyperlocal
+	$(PY) -m mypy.stubtest hyperlocal._core
 
 clean:
 	rm -rf $(VENV) target demo python/hyperlocal/_core*.so

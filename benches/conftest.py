@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import hyperlocal as hl
 import numpy as np
 import polars as pl
 import pytest
-
-import hyperlocal as hl
 
 N_POINTS = 10_000_000
 

@@ -54,8 +54,12 @@ def main(out: str) -> None:
         for variant in ("hyperlocal", "polars-h3"):
             runs = []
             for _ in range(3):
-                r = subprocess.run([sys.executable, "-c", CHILD, str(path), variant], capture_output=True,
-                                   text=True, check=True)
+                r = subprocess.run(
+                    [sys.executable, "-c", CHILD, str(path), variant],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
                 time.sleep(0.2)
             best = min(runs, key=lambda x: x["peak"] - x["base"])

@@ -15,7 +15,9 @@ def main(src: str, dst: str) -> None:
     for b in data["benchmarks"]:
         scale = b.get("extra_info", {}).get("scale", 1)
         name = b["name"].removeprefix("test_").split("[")[0]
-        groups[b["group"]].append((name + (f" (×{scale})" if scale != 1 else ""), b["stats"]["median"] * scale))
+        groups[b["group"]].append(
+            (name + (f" (×{scale})" if scale != 1 else ""), b["stats"]["median"] * scale)
+        )
     lines = [
         "# Benchmarks (same run, same machine)",
         "",
@@ -34,10 +36,16 @@ def main(src: str, dst: str) -> None:
     mem = Path(src).with_name("memory.json")
     if mem.exists():
         m = json.loads(mem.read_text())
-        lines += ["## count_points 10M: peak memory (fresh process each, extra RSS over the loaded input)", "",
-                  "| variant | extra RSS (MB) | input RSS (MB) | time (s) |", "|---|---|---|---|"]
+        lines += [
+            "## count_points 10M: peak memory (fresh process each, extra RSS over the loaded input)",
+            "",
+            "| variant | extra RSS (MB) | input RSS (MB) | time (s) |",
+            "|---|---|---|---|",
+        ]
         for k, v in m.items():
-            lines.append(f"| {k} | {v['extra_rss_mb']:.0f} | {v['base_rss_mb']:.0f} | {v['seconds_median']:.2f} |")
+            lines.append(
+                f"| {k} | {v['extra_rss_mb']:.0f} | {v['base_rss_mb']:.0f} | {v['seconds_median']:.2f} |"
+            )
         if "hyperlocal" in m and "polars-h3" in m:
             r = m["hyperlocal"]["extra_rss_mb"] / max(m["polars-h3"]["extra_rss_mb"], 1e-9)
             lines.append(f"\nhyperlocal uses {r:.2f}× the peer's extra memory (target ≤ 0.5×).")

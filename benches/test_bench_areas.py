@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import hyperlocal as hl
 import polars as pl
 import polars_h3 as plh3
 import pytest
-
-import hyperlocal as hl
 
 HEALTH = [f"{c}_{y}" for y in (2011, 2021) for c in ("very_good", "good", "fair", "bad", "very_bad")]
 

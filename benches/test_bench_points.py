@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import h3
+import hyperlocal as hl
 import numpy as np
 import polars as pl
 import polars_h3 as plh3
 import pytest
 from h3ronpy.vector import coordinates_to_cells
-
-import hyperlocal as hl
 
 RES = 9
 
@@ -24,8 +23,9 @@ def test_hyperlocal_latlng_to_cell(benchmark, points) -> None:
 @pytest.mark.benchmark(group="latlng_to_cell 10M res9")
 def test_polars_h3_latlng_to_cell(benchmark, events) -> None:
     df = events.select("lat", "lng")
-    out = benchmark.pedantic(lambda: df.select(plh3.latlng_to_cell("lat", "lng", RES)), rounds=5, iterations=1,
-                             warmup_rounds=1)
+    out = benchmark.pedantic(
+        lambda: df.select(plh3.latlng_to_cell("lat", "lng", RES)), rounds=5, iterations=1, warmup_rounds=1
+    )
     assert (out.to_series().to_numpy() == hl.latlng_to_cell(df["lat"], df["lng"], RES).to_numpy()).all()
 
 
@@ -41,15 +41,24 @@ def test_h3py_loop_1m_scaled(benchmark, points) -> None:
     """h3-py per point, run on 1M points; the report scales it by 10."""
     lat, lng = points[0][:1_000_000], points[1][:1_000_000]
     benchmark.extra_info["scale"] = 10
-    out = benchmark.pedantic(lambda: [h3.latlng_to_cell(a, b, RES) for a, b in zip(lat.tolist(), lng.tolist())],
-                             rounds=1, iterations=1)
+    out = benchmark.pedantic(
+        lambda: [h3.latlng_to_cell(a, b, RES) for a, b in zip(lat.tolist(), lng.tolist())],
+        rounds=1,
+        iterations=1,
+    )
     assert len(out) == 1_000_000
 
 
 @pytest.mark.benchmark(group="count_points 10M res9 by service")
 def test_hyperlocal_count_points(benchmark, events) -> None:
-    out = benchmark.pedantic(hl.count_points, args=(events,), kwargs={"resolution": RES, "by": "service"},
-                             rounds=5, iterations=1, warmup_rounds=1)
+    out = benchmark.pedantic(
+        hl.count_points,
+        args=(events,),
+        kwargs={"resolution": RES, "by": "service"},
+        rounds=5,
+        iterations=1,
+        warmup_rounds=1,
+    )
     assert out["count"].sum() == events.height
 
 

@@ -6,19 +6,21 @@ import threading
 import time
 
 import h3
+import hyperlocal as hl
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
-from pyproj import Transformer
-
-import hyperlocal as hl
 from hyperlocal._convert import as_f64
+from pyproj import Transformer
 
 
 def _h3py(lat: np.ndarray, lng: np.ndarray, res: int) -> np.ndarray:
-    return np.fromiter((h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in zip(lat, lng)),
-                       dtype=np.uint64, count=len(lat))
+    return np.fromiter(
+        (h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in zip(lat, lng)),
+        dtype=np.uint64,
+        count=len(lat),
+    )
 
 
 def _globe(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,14 +30,18 @@ def _globe(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     lng = rng.uniform(-180, 180, n)
     pent = np.array([h3.cell_to_latlng(p) for r in (0, 5, 10) for p in h3.get_pentagons(r)])
     k = 2000
-    special_lat = np.concatenate([
-        np.repeat(pent[:, 0], k // 10) + rng.normal(0, 0.05, len(pent) * (k // 10)),
-        [90.0, -90.0, 0.0, 0.0, 89.999999, -89.999999, 45.0, -45.0],
-    ])
-    special_lng = np.concatenate([
-        np.repeat(pent[:, 1], k // 10) + rng.normal(0, 0.05, len(pent) * (k // 10)),
-        [0.0, 0.0, 180.0, -180.0, 179.999999, -179.999999, 180.0, -180.0],
-    ])
+    special_lat = np.concatenate(
+        [
+            np.repeat(pent[:, 0], k // 10) + rng.normal(0, 0.05, len(pent) * (k // 10)),
+            [90.0, -90.0, 0.0, 0.0, 89.999999, -89.999999, 45.0, -45.0],
+        ]
+    )
+    special_lng = np.concatenate(
+        [
+            np.repeat(pent[:, 1], k // 10) + rng.normal(0, 0.05, len(pent) * (k // 10)),
+            [0.0, 0.0, 180.0, -180.0, 179.999999, -179.999999, 180.0, -180.0],
+        ]
+    )
     special_lat = np.clip(special_lat, -90, 90)
     special_lng = np.clip(special_lng, -180, 180)
     return np.concatenate([lat, special_lat]), np.concatenate([lng, special_lng])

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import polars as pl
-
 from conftest import HEALTH
 
 
@@ -24,8 +23,16 @@ def test_help_explains_itself() -> None:
     out = subprocess.run([_cli(), "--help"], capture_output=True, text=True, check=True).stdout
     assert "demo" in out and "grid" in out
     out = subprocess.run([_cli(), "grid", "--help"], capture_output=True, text=True, check=True).stdout
-    for flag in ("--areas", "--values", "--code", "--easting", "--northing", "--extensive", "--resolution",
-                 "--out"):
+    for flag in (
+        "--areas",
+        "--values",
+        "--code",
+        "--easting",
+        "--northing",
+        "--extensive",
+        "--resolution",
+        "--out",
+    ):
         assert flag in out
 
 
@@ -36,10 +43,30 @@ def test_grid_from_real_files(tmp_path: Path, lsoa_pwc: pl.DataFrame, ts037: pl.
     out = tmp_path / "out" / "grid.parquet"
     cols = ",".join(["residents", *HEALTH.values()])
     r = subprocess.run(
-        [_cli(), "grid", "--areas", str(areas), "--values", str(values), "--code", "LSOA21CD",
-         "--easting", "x", "--northing", "y", "--extensive", cols, "--resolution", "8", "--out", str(out),
-         "--crosswalk-out", str(tmp_path / "xw.parquet")],
-        capture_output=True, text=True,
+        [
+            _cli(),
+            "grid",
+            "--areas",
+            str(areas),
+            "--values",
+            str(values),
+            "--code",
+            "LSOA21CD",
+            "--easting",
+            "x",
+            "--northing",
+            "y",
+            "--extensive",
+            cols,
+            "--resolution",
+            "8",
+            "--out",
+            str(out),
+            "--crosswalk-out",
+            str(tmp_path / "xw.parquet"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stderr
     gdf = gpd.read_parquet(out)
@@ -51,21 +78,43 @@ def test_grid_from_real_files(tmp_path: Path, lsoa_pwc: pl.DataFrame, ts037: pl.
 
 def test_grid_bad_input_fails_cleanly(tmp_path: Path) -> None:
     areas = tmp_path / "a.parquet"
-    pl.DataFrame({"code": ["a", "b"], "x": [530000.0, -50.0], "y": [180000.0, 180000.0], "n": [1, 2]}).write_parquet(
-        areas
-    )
+    pl.DataFrame(
+        {"code": ["a", "b"], "x": [530000.0, -50.0], "y": [180000.0, 180000.0], "n": [1, 2]}
+    ).write_parquet(areas)
     out = tmp_path / "g.parquet"
-    r = subprocess.run([_cli(), "grid", "--areas", str(areas), "--code", "code", "--easting", "x", "--northing",
-                        "y", "--extensive", "n", "--resolution", "8", "--out", str(out)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            _cli(),
+            "grid",
+            "--areas",
+            str(areas),
+            "--code",
+            "code",
+            "--easting",
+            "x",
+            "--northing",
+            "y",
+            "--extensive",
+            "n",
+            "--resolution",
+            "8",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert "easting/northing: 1 row (first at 1)" in r.stderr
     assert not out.exists()
 
 
 def test_demo_writes_grid_csv_and_map(tmp_path: Path) -> None:
-    r = subprocess.run([_cli(), "demo", "--out-dir", str(tmp_path), "--n-areas", "20000", "--quiet"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [_cli(), "demo", "--out-dir", str(tmp_path), "--n-areas", "20000", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["nation_res8.csv", "nation_res8.parquet", "very_good_change_res8.png"]

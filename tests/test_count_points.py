@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import h3
+import hyperlocal as hl
 import numpy as np
 import polars as pl
-
-import hyperlocal as hl
 
 
 def _events(n: int, seed: int = 0) -> pl.DataFrame:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
+import hyperlocal as hl
 import numpy as np
 import polars as pl
 import pytest
-
-import hyperlocal as hl
 from hyperlocal.exceptions import HyperlocalError, InvalidInputError, SkippedRowsWarning
 
 
@@ -71,7 +70,9 @@ def test_negative_counts_in_extensive_columns() -> None:
     areas = pl.DataFrame({"code": ["a", "b", "c"], "lat": [51.0, 52.0, 53.0], "lng": [0.0, 0.0, 0.0]})
     xw = hl.crosswalk(areas, resolution=7)
     values = areas.with_columns(people=pl.Series([10, -3, 5]))
-    with pytest.raises(InvalidInputError, match=r"people: 1 row \(first at 1\) invalid; expected non-negative"):
+    with pytest.raises(
+        InvalidInputError, match=r"people: 1 row \(first at 1\) invalid; expected non-negative"
+    ):
         hl.apportion(values, xw, extensive="people")
 
 
@@ -79,8 +80,10 @@ def test_codes_missing_from_crosswalk_are_named() -> None:
     areas = pl.DataFrame({"code": ["a", "b"], "lat": [51.0, 52.0], "lng": [0.0, 0.0]})
     xw = hl.crosswalk(areas, resolution=7)
     values = pl.DataFrame({"code": ["a", "zz", "b", "yy"], "people": [1, 2, 3, 4]})
-    with pytest.raises(InvalidInputError, match=re.escape("2 rows (first at 1, 3) have codes absent from the "
-                                                          "crosswalk (e.g. ['zz', 'yy'])")):
+    with pytest.raises(
+        InvalidInputError,
+        match=re.escape("2 rows (first at 1, 3) have codes absent from the crosswalk (e.g. ['zz', 'yy'])"),
+    ):
         hl.apportion(values, xw, extensive="people")
 
 

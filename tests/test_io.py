@@ -7,20 +7,25 @@ from pathlib import Path
 
 import geopandas as gpd
 import h3
+import hyperlocal as hl
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import shapely
 
-import hyperlocal as hl
-
 
 @pytest.fixture()
 def grid() -> pl.DataFrame:
     rng = np.random.default_rng(0)
-    areas = pl.DataFrame({"code": [f"A{i}" for i in range(2000)], "lat": rng.normal(51.5, 0.1, 2000),
-                          "lng": rng.normal(-0.12, 0.15, 2000), "people": rng.integers(100, 500, 2000)})
+    areas = pl.DataFrame(
+        {
+            "code": [f"A{i}" for i in range(2000)],
+            "lat": rng.normal(51.5, 0.1, 2000),
+            "lng": rng.normal(-0.12, 0.15, 2000),
+            "people": rng.integers(100, 500, 2000),
+        }
+    )
     return hl.apportion(areas, hl.crosswalk(areas, resolution=8), extensive="people")
 
 
@@ -48,8 +53,9 @@ def test_csv_has_h3_strings(grid: pl.DataFrame, tmp_path: Path) -> None:
     assert back["cell"].to_list() == [h3.int_to_str(int(c)) for c in grid["cell"]]
 
 
-def test_failed_write_leaves_old_file_and_no_temp(grid: pl.DataFrame, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_leaves_old_file_and_no_temp(
+    grid: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "g.parquet"
     path.write_bytes(b"old")
 

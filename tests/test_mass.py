@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import hyperlocal as hl
 import numpy as np
 import polars as pl
 import pytest
-
-import hyperlocal as hl
-
 from conftest import HEALTH
 
 COUNTS = ["residents", *HEALTH.values()]
@@ -23,8 +21,9 @@ def grids(lsoa_pwc: pl.DataFrame, ts037: pl.DataFrame) -> dict[int, pl.DataFrame
     for res in (7, 8, 9):
         xw = hl.crosswalk(lsoa_pwc, resolution=res, code="LSOA21CD", easting="x", northing="y")
         assert xw.height == 35_672
-        out[res] = hl.apportion(values, xw, code="LSOA21CD", extensive=COUNTS, intensive="pct_very_good",
-                                weight="residents")
+        out[res] = hl.apportion(
+            values, xw, code="LSOA21CD", extensive=COUNTS, intensive="pct_very_good", weight="residents"
+        )
     return out
 
 
@@ -43,8 +42,7 @@ def test_rollup_9_to_7_equals_direct_7(grids: dict[int, pl.DataFrame]) -> None:
     assert up["cell"].to_list() == direct["cell"].to_list()
     for c in COUNTS:
         assert up[c].to_list() == direct[c].to_list(), c
-    np.testing.assert_allclose(up["pct_very_good"].to_numpy(), direct["pct_very_good"].to_numpy(),
-                               rtol=1e-12)
+    np.testing.assert_allclose(up["pct_very_good"].to_numpy(), direct["pct_very_good"].to_numpy(), rtol=1e-12)
     # The population-weighted mean of the cells is the national share.
     g = grids[8]
     national = 100 * g["very_good"].sum() / g["residents"].sum()

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import hyperlocal as hl
 import numpy as np
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import hyperlocal as hl
-
-settings.register_profile("hl", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("hl", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("hl")
 
 points = st.lists(
     st.tuples(st.floats(49.9, 58.7), st.floats(-7.5, 1.8), st.integers(0, 10_000), st.floats(0, 100)),
-    min_size=1, max_size=300,
+    min_size=1,
+    max_size=300,
 )
 
 
@@ -43,8 +42,9 @@ def test_crosswalk_weights_sum_to_one_per_area(rows: list, res: int) -> None:
 @given(points, st.integers(0, 12))
 def test_apportion_conserves_totals(rows: list, res: int) -> None:
     areas = _areas(rows)
-    grid = hl.apportion(areas, hl.crosswalk(areas, resolution=res), extensive="people", intensive="score",
-                        weight="people")
+    grid = hl.apportion(
+        areas, hl.crosswalk(areas, resolution=res), extensive="people", intensive="score", weight="people"
+    )
     assert grid["people"].sum() == areas["people"].sum()
     total = areas["people"].sum()
     if total > 0:
@@ -64,7 +64,9 @@ def test_rollup_conserves_totals(rows: list, res: int, data: st.DataObject) -> N
     assert set(hl.cell_to_parent(grid["cell"], coarse).to_list()) == set(up["cell"].to_list())
 
 
-@given(st.lists(st.floats(0, 1), min_size=2, max_size=30), st.lists(st.floats(1, 1e6), min_size=2, max_size=30))
+@given(
+    st.lists(st.floats(0, 1), min_size=2, max_size=30), st.lists(st.floats(1, 1e6), min_size=2, max_size=30)
+)
 def test_fractional_weights_conserve_mass(shares: list[float], values: list[float]) -> None:
     """A crosswalk with fractional weights (as the polygon methods will produce) conserves totals to 1e-9."""
     n = min(len(shares), len(values))

@@ -1,8 +1,9 @@
 """Print the Python requirements of a dependency group from pyproject.toml ("core" = [project].dependencies)."""
 
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 meta = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
 group = sys.argv[1] if len(sys.argv) > 1 else "core"

@@ -32,7 +32,11 @@ def check_on_invalid(on_invalid: str) -> bool:
 
 
 def check_resolution(resolution: Any) -> int:
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or not 0 <= resolution <= 15:
+    if (
+        isinstance(resolution, bool)
+        or not isinstance(resolution, (int, np.integer))
+        or not 0 <= resolution <= 15
+    ):
         raise InvalidInputError(f"resolution: got {resolution!r}, expected an integer in 0..=15")
     return int(resolution)
 

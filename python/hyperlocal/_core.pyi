@@ -5,14 +5,28 @@ import numpy.typing as npt
 
 __version__: str
 
-Rows = tuple[int, list[int]]
+__all__ = [
+    "__version__",
+    "bng_to_latlng",
+    "cell_resolutions",
+    "cell_to_boundary_wkb",
+    "cell_to_parent",
+    "cell_to_string",
+    "count_points",
+    "is_release_build",
+    "latlng_to_cell",
+    "validate_cells",
+    "weighted_cell_sums",
+]
+
+_Rows = tuple[int, list[int]]
 
 def latlng_to_cell(
     lat: npt.NDArray[np.float64], lng: npt.NDArray[np.float64], resolution_: int, skip: bool
-) -> tuple[npt.NDArray[np.uint64], Rows]: ...
+) -> tuple[npt.NDArray[np.uint64], _Rows]: ...
 def bng_to_latlng(
     easting: npt.NDArray[np.float64], northing: npt.NDArray[np.float64], skip: bool
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], Rows]: ...
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], _Rows]: ...
 def validate_cells(cells_: npt.NDArray[np.uint64], arg: str) -> None: ...
 def cell_resolutions(cells_: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]: ...
 def cell_to_parent(cells_: npt.NDArray[np.uint64], resolution_: int) -> npt.NDArray[np.uint64]: ...
@@ -29,7 +43,10 @@ def weighted_cell_sums(
     intensive: list[npt.NDArray[np.float64]],
     intensive_weight: npt.NDArray[np.float64] | None = None,
 ) -> tuple[
-    npt.NDArray[np.uint64], list[npt.NDArray[np.float64]], list[npt.NDArray[np.float64]], npt.NDArray[np.float64]
+    npt.NDArray[np.uint64],
+    list[npt.NDArray[np.float64]],
+    list[npt.NDArray[np.float64]],
+    npt.NDArray[np.float64],
 ]: ...
 def count_points(
     a: list[npt.NDArray[np.float64]],
@@ -39,5 +56,5 @@ def count_points(
     resolution_: int,
     bng: bool,
     skip: bool,
-) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint32], Rows]: ...
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint32], _Rows]: ...
 def is_release_build() -> bool: ...

@@ -46,7 +46,9 @@ def _nullify(cells: np.ndarray, skipped: int) -> pl.Series:
     return s
 
 
-def latlng_to_cell(lat: ArrayLike, lng: ArrayLike, resolution: int, *, on_invalid: OnInvalid = "raise") -> pl.Series:
+def latlng_to_cell(
+    lat: ArrayLike, lng: ArrayLike, resolution: int, *, on_invalid: OnInvalid = "raise"
+) -> pl.Series:
     """WGS84 latitude/longitude (degrees) to H3 cells.
 
     Parameters
@@ -81,7 +83,9 @@ def latlng_to_cell(lat: ArrayLike, lng: ArrayLike, resolution: int, *, on_invali
     return _nullify(cells, n)
 
 
-def bng_to_latlng(easting: ArrayLike, northing: ArrayLike, *, on_invalid: OnInvalid = "raise") -> pl.DataFrame:
+def bng_to_latlng(
+    easting: ArrayLike, northing: ArrayLike, *, on_invalid: OnInvalid = "raise"
+) -> pl.DataFrame:
     """British National Grid (EPSG:27700) easting/northing in metres to WGS84 (EPSG:4326) ``lat``, ``lng``.
 
     Method: inverse Transverse Mercator on the Airy 1830 ellipsoid (Ordnance Survey, *A guide to coordinate

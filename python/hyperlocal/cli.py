@@ -33,9 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="build a national grid from the seeded synthetic nation, with a map",
-                       description="Build a national H3 grid from the embedded synthetic nation "
-                       "(188,880 output areas) and write GeoParquet, CSV and a PNG map to --out-dir.")
+    d = sub.add_parser(
+        "demo",
+        help="build a national grid from the seeded synthetic nation, with a map",
+        description="Build a national H3 grid from the embedded synthetic nation "
+        "(188,880 output areas) and write GeoParquet, CSV and a PNG map to --out-dir.",
+    )
     d.add_argument("--out-dir", default="demo", help="output folder (default: demo)")
     d.add_argument("--resolution", type=int, default=8, help="H3 resolution (default: 8)")
     d.add_argument("--seed", type=int, default=0, help="seed of the synthetic nation (default: 0)")
@@ -43,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true", help="no progress bar")
 
     g = sub.add_parser(
-        "grid", help="build a hex grid from area and value files",
+        "grid",
+        help="build a hex grid from area and value files",
         description="Crosswalk areas (one point per area) to H3 cells and apportion values onto them. "
         "Example: hyperlocal grid --areas A.parquet --values V.parquet --code LSOA21CD --easting x "
         "--northing y --extensive very_good,bad --resolution 8 --out grid.parquet",
@@ -60,8 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--weight", help="column weighting the intensive means (e.g. population)")
     g.add_argument("--method", default="centroid", choices=["centroid"], help="crosswalk method")
     g.add_argument("--resolution", type=int, required=True, help="H3 resolution, 0..15")
-    g.add_argument("--on-invalid", choices=["raise", "skip"], default="raise",
-                   help="bad coordinates: fail (default) or skip them and report how many")
+    g.add_argument(
+        "--on-invalid",
+        choices=["raise", "skip"],
+        default="raise",
+        help="bad coordinates: fail (default) or skip them and report how many",
+    )
     g.add_argument("--out", required=True, help="output .parquet (GeoParquet) or .csv, written atomically")
     g.add_argument("--crosswalk-out", help="also write the crosswalk (code, cell, weight) to this .parquet")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -76,18 +84,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         if args.command == "demo":
-            paths = pipeline.demo(args.out_dir, resolution=args.resolution, seed=args.seed,
-                                  n_areas=args.n_areas, progress=not args.quiet)
+            paths = pipeline.demo(
+                args.out_dir,
+                resolution=args.resolution,
+                seed=args.seed,
+                n_areas=args.n_areas,
+                progress=not args.quiet,
+            )
             for kind, path in paths.items():
                 print(f"wrote {kind}: {path}")
         elif args.command == "grid":
             areas = _read(args.areas)
             values = _read(args.values) if args.values else areas
             grid, xw = pipeline.build_grid(
-                areas, values, resolution=args.resolution, code=args.code,
-                extensive=_list(args.extensive), intensive=_list(args.intensive), weight=args.weight,
-                easting=args.easting, northing=args.northing, lat=args.lat, lng=args.lng,
-                on_invalid=args.on_invalid, progress=not args.quiet,
+                areas,
+                values,
+                resolution=args.resolution,
+                code=args.code,
+                extensive=_list(args.extensive),
+                intensive=_list(args.intensive),
+                weight=args.weight,
+                easting=args.easting,
+                northing=args.northing,
+                lat=args.lat,
+                lng=args.lng,
+                on_invalid=args.on_invalid,
+                progress=not args.quiet,
             )
             write(grid, args.out)
             print(f"wrote {grid.height:,} cells to {args.out}")

@@ -63,8 +63,9 @@ def crosswalk(
         ``resolution``. H3 cells do not nest exactly (a hexagon's children overhang its edges), so this is what
         makes every resolution consistent: rolling a res-9 grid up to res 7 (:func:`hyperlocal.rollup`) gives
         exactly the res-7 grid, area for area. A point within roughly one child-cell width of a hexagon edge
-        may then sit in the neighbouring hexagon's family (6.6% of the 2021 LSOA centroids at res 7). ``False``: the cell geometrically containing the
-        point at ``resolution`` (``latlng_to_cell``), which does not nest across resolutions.
+        may then sit in the neighbouring hexagon's family (6.6% of the 2021 LSOA centroids at res 7).
+        ``False``: the cell geometrically containing the point at ``resolution`` (``latlng_to_cell``), which
+        does not nest across resolutions.
     on_invalid
         ``"raise"`` (default) or ``"skip"``: areas with invalid coordinates are left out of the crosswalk and
         reported by a :class:`~hyperlocal.exceptions.SkippedRowsWarning` (so :func:`apportion` will then name

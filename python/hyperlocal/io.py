@@ -91,4 +91,3 @@ def write(df: pl.DataFrame, path: str | os.PathLike[str], *, cell: str = "cell")
     else:
         raise InvalidInputError(f"write: unsupported file type {suffix!r}; expected .parquet or .csv")
     return target
-

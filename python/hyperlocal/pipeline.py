@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 from tqdm.auto import tqdm
 
+from ._convert import OnInvalid
 from .aggregate import apportion
 from .crosswalk import crosswalk
 from .io import write
@@ -30,14 +31,22 @@ def build_grid(
     northing: str | None = None,
     lat: str = "lat",
     lng: str = "lng",
-    on_invalid: str = "raise",
+    on_invalid: OnInvalid = "raise",
     progress: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Crosswalk ``areas`` at ``resolution`` and apportion ``values`` onto it. Returns (grid, crosswalk)."""
     with tqdm(total=2, desc="grid", unit="step", disable=not progress, leave=False) as bar:
         bar.set_postfix_str("crosswalk")
-        xw = crosswalk(areas, resolution=resolution, code=code, easting=easting, northing=northing,
-                       lat=lat, lng=lng, on_invalid=on_invalid)  # type: ignore[arg-type]
+        xw = crosswalk(
+            areas,
+            resolution=resolution,
+            code=code,
+            easting=easting,
+            northing=northing,
+            lat=lat,
+            lng=lng,
+            on_invalid=on_invalid,
+        )
         bar.update()
         bar.set_postfix_str("apportion")
         grid = apportion(values, xw, code=code, extensive=extensive, intensive=intensive, weight=weight)
@@ -48,8 +57,14 @@ def build_grid(
 HEALTH = ("very_good", "good", "fair", "bad", "very_bad")
 
 
-def demo(out_dir: str | os.PathLike[str] = "demo", *, resolution: int = 8, seed: int = 0,
-         n_areas: int = 188_880, progress: bool = True) -> dict[str, Path]:
+def demo(
+    out_dir: str | os.PathLike[str] = "demo",
+    *,
+    resolution: int = 8,
+    seed: int = 0,
+    n_areas: int = 188_880,
+    progress: bool = True,
+) -> dict[str, Path]:
     """Build a national res-8 grid from the synthetic nation and write GeoParquet, CSV and a PNG map.
 
     The surface mapped is the percentage-point change in the share of residents reporting very good health,
@@ -65,9 +80,16 @@ def demo(out_dir: str | os.PathLike[str] = "demo", *, resolution: int = 8, seed:
         bar.update()
         bar.set_postfix_str(steps[1])
         counts = [f"{c}_{y}" for y in (2011, 2021) for c in HEALTH]
-        grid, _ = build_grid(nation.areas, nation.areas, resolution=resolution, code="code",
-                             extensive=["population_2011", "population_2021", *counts],
-                             easting="easting", northing="northing", progress=False)
+        grid, _ = build_grid(
+            nation.areas,
+            nation.areas,
+            resolution=resolution,
+            code="code",
+            extensive=["population_2011", "population_2021", *counts],
+            easting="easting",
+            northing="northing",
+            progress=False,
+        )
         grid = grid.with_columns(
             (100 * pl.col(f"very_good_{y}") / pl.col(f"population_{y}")).alias(f"very_good_{y}_pct")
             for y in (2011, 2021)
@@ -86,9 +108,13 @@ def demo(out_dir: str | os.PathLike[str] = "demo", *, resolution: int = 8, seed:
         bar.update()
         bar.set_postfix_str(steps[3])
         paths["map"] = map_png(
-            grid, "very_good_change_pp", out / f"very_good_change_res{resolution}.png",
+            grid,
+            "very_good_change_pp",
+            out / f"very_good_change_res{resolution}.png",
             title=f"Synthetic nation: change in 'very good' health 2011→2021, res {resolution}",
-            cmap="RdBu", diverging=True, label="percentage points",
+            cmap="RdBu",
+            diverging=True,
+            label="percentage points",
         )
         bar.update()
     return paths

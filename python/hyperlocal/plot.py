@@ -43,27 +43,34 @@ def map_png(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
-    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.colors import Normalize, TwoSlopeNorm
 
     vals = df.get_column(column).cast(pl.Float64).to_numpy()
     rings = _rings(cell_to_boundary(df.get_column(cell)))
     fig, ax = plt.subplots(figsize=(8, 9), dpi=120)
     finite = np.isfinite(vals)
-    norm = None
+    norm: Normalize | None = None
     if diverging and finite.any():
         lim = float(np.nanpercentile(np.abs(vals[finite]), 98)) or 1.0
         norm = TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
     elif finite.any():
         lo, hi = np.nanpercentile(vals[finite], [2, 98])
-        from matplotlib.colors import Normalize
-
         norm = Normalize(vmin=float(lo), vmax=float(hi) if hi > lo else float(lo) + 1)
-    coll = PolyCollection([r for r, f in zip(rings, finite) if f], array=vals[finite], cmap=cmap, norm=norm,
-                          edgecolors="none", linewidths=0)
+    coll = PolyCollection(
+        [r for r, f in zip(rings, finite) if f],
+        array=vals[finite],
+        cmap=cmap,
+        norm=norm,
+        edgecolors="none",
+        linewidths=0,
+    )
     ax.add_collection(coll)
     if (~finite).any():
-        ax.add_collection(PolyCollection([r for r, f in zip(rings, finite) if not f], facecolors="#dddddd",
-                                         edgecolors="none"))
+        ax.add_collection(
+            PolyCollection(
+                [r for r, f in zip(rings, finite) if not f], facecolors="#dddddd", edgecolors="none"
+            )
+        )
     allxy = np.concatenate(rings) if rings else np.zeros((1, 2))
     ax.set_xlim(allxy[:, 0].min(), allxy[:, 0].max())
     ax.set_ylim(allxy[:, 1].min(), allxy[:, 1].max())

@@ -127,7 +127,11 @@ pub fn weighted_cell_sums(
                 Some(p) => group_sum(&|r| {
                     let a = row_area[r] as usize;
                     let wp = row_weight[r] * p[a];
-                    if wp == 0.0 { 0.0 } else { wp * col[a] }
+                    if wp == 0.0 {
+                        0.0
+                    } else {
+                        wp * col[a]
+                    }
                 }),
                 None => group_sum(&|r| row_weight[r] * col[row_area[r] as usize]),
             };
@@ -137,7 +141,12 @@ pub fn weighted_cell_sums(
                 .collect()
         })
         .collect();
-    Ok(CellSums { cells, extensive: ext, intensive: int, weight })
+    Ok(CellSums {
+        cells,
+        extensive: ext,
+        intensive: int,
+        weight,
+    })
 }
 
 /// Point counts per (cell, group), cells ascending then groups ascending.
@@ -217,9 +226,19 @@ pub fn count_points(
     let mut offsets = Vec::with_capacity(chunks.len());
     let mut n = 0usize;
     for (i, c) in chunks.iter().enumerate() {
-        check_len(&format!("chunk {i} of the second coordinate"), c.b.len(), "the first", c.a.len())?;
+        check_len(
+            &format!("chunk {i} of the second coordinate"),
+            c.b.len(),
+            "the first",
+            c.a.len(),
+        )?;
         if let Some(gl) = c.groups.len() {
-            check_len(&format!("chunk {i} of the groups"), gl, "the coordinates", c.a.len())?;
+            check_len(
+                &format!("chunk {i} of the groups"),
+                gl,
+                "the coordinates",
+                c.a.len(),
+            )?;
         }
         offsets.push(n);
         n += c.a.len();
@@ -228,7 +247,10 @@ pub fn count_points(
         return Err(HlError::InvalidValues {
             arg: "events".into(),
             rows: RowList::default(),
-            expected: format!("at most {} points per call (got {n}); split the input", u32::MAX),
+            expected: format!(
+                "at most {} points per call (got {n}); split the input",
+                u32::MAX
+            ),
         });
     }
     let r = u8::from(res) as u32;
@@ -309,7 +331,11 @@ pub fn count_points(
                 "finite British National Grid metres with 0 <= easting <= 700000 and 0 <= northing <= 1300000",
             ),
         };
-        return Err(HlError::InvalidValues { arg: arg.into(), rows: skipped, expected: expected.into() });
+        return Err(HlError::InvalidValues {
+            arg: arg.into(),
+            rows: skipped,
+            expected: expected.into(),
+        });
     }
     keys.par_sort_unstable();
     keys.truncate(n - skipped.count);
@@ -337,8 +363,14 @@ pub fn count_points(
     let low_ones: u64 = if shift == 0 { 0 } else { (1u64 << shift) - 1 };
     let gmask: u64 = if gbits == 0 { 0 } else { (1u64 << gbits) - 1 };
     let groups: Vec<u32> = keys.par_iter().map(|&k| (k & gmask) as u32).collect();
-    keys.par_iter_mut().for_each(|k| *k = header | ((*k >> gbits) << shift) | low_ones);
-    Ok(PointCounts { cells: keys, groups, counts, skipped })
+    keys.par_iter_mut()
+        .for_each(|k| *k = header | ((*k >> gbits) << shift) | low_ones);
+    Ok(PointCounts {
+        cells: keys,
+        groups,
+        counts,
+        skipped,
+    })
 }
 
 /// Convenience form for one contiguous chunk of lat/lng points with optional u32 groups.
@@ -351,7 +383,17 @@ pub fn count_latlng(
     on_invalid: OnInvalid,
 ) -> Result<PointCounts> {
     let g = groups.map_or(Groups::None, Groups::U32);
-    count_points(&[PointChunk { a: lat, b: lng, groups: g }], Coords::LatLng, n_groups, res, on_invalid)
+    count_points(
+        &[PointChunk {
+            a: lat,
+            b: lng,
+            groups: g,
+        }],
+        Coords::LatLng,
+        n_groups,
+        res,
+        on_invalid,
+    )
 }
 
 #[cfg(test)]
@@ -398,28 +440,68 @@ mod tests {
 
     #[test]
     fn skipped_points_are_counted_not_lost() {
-        let pc = count_latlng(&[51.0, f64::NAN, 52.0], &[0.0, 0.0, 200.0], None, 1, Resolution::Five, OnInvalid::Skip)
-            .unwrap();
+        let pc = count_latlng(
+            &[51.0, f64::NAN, 52.0],
+            &[0.0, 0.0, 200.0],
+            None,
+            1,
+            Resolution::Five,
+            OnInvalid::Skip,
+        )
+        .unwrap();
         assert_eq!(pc.skipped.count, 2);
         assert_eq!(pc.counts, vec![1]);
-        assert!(count_latlng(&[f64::NAN], &[0.0], None, 1, Resolution::Five, OnInvalid::Raise).is_err());
+        assert!(count_latlng(
+            &[f64::NAN],
+            &[0.0],
+            None,
+            1,
+            Resolution::Five,
+            OnInvalid::Raise
+        )
+        .is_err());
     }
 
     #[test]
     fn chunked_bng_input_equals_one_converted_chunk() {
-        let e: Vec<f64> = (0..3000).map(|i| 300_000.0 + (i * 37 % 1000) as f64 * 20.0).collect();
-        let n: Vec<f64> = (0..3000).map(|i| 200_000.0 + (i * 91 % 1000) as f64 * 20.0).collect();
+        let e: Vec<f64> = (0..3000)
+            .map(|i| 300_000.0 + (i * 37 % 1000) as f64 * 20.0)
+            .collect();
+        let n: Vec<f64> = (0..3000)
+            .map(|i| 200_000.0 + (i * 91 % 1000) as f64 * 20.0)
+            .collect();
         let g: Vec<u8> = (0..3000).map(|i| (i % 4) as u8).collect();
         let chunks = [
-            PointChunk { a: &e[..1000], b: &n[..1000], groups: Groups::U8(&g[..1000]) },
-            PointChunk { a: &e[1000..], b: &n[1000..], groups: Groups::U8(&g[1000..]) },
+            PointChunk {
+                a: &e[..1000],
+                b: &n[..1000],
+                groups: Groups::U8(&g[..1000]),
+            },
+            PointChunk {
+                a: &e[1000..],
+                b: &n[1000..],
+                groups: Groups::U8(&g[1000..]),
+            },
         ];
         let pc = count_points(&chunks, Coords::Bng, 4, Resolution::Nine, OnInvalid::Raise).unwrap();
-        let (lat, lng): (Vec<f64>, Vec<f64>) = e.iter().zip(&n).map(|(&a, &b)| bng_point(a, b)).unzip();
+        let (lat, lng): (Vec<f64>, Vec<f64>) =
+            e.iter().zip(&n).map(|(&a, &b)| bng_point(a, b)).unzip();
         let g32: Vec<u32> = g.iter().map(|&x| u32::from(x)).collect();
-        let one = count_latlng(&lat, &lng, Some(&g32), 4, Resolution::Nine, OnInvalid::Raise).unwrap();
+        let one = count_latlng(
+            &lat,
+            &lng,
+            Some(&g32),
+            4,
+            Resolution::Nine,
+            OnInvalid::Raise,
+        )
+        .unwrap();
         assert_eq!(pc, one);
-        let bad = [PointChunk { a: &e[..10], b: &n[..10], groups: Groups::U8(&g[..10]) }];
+        let bad = [PointChunk {
+            a: &e[..10],
+            b: &n[..10],
+            groups: Groups::U8(&g[..10]),
+        }];
         assert!(count_points(&bad, Coords::Bng, 3, Resolution::Nine, OnInvalid::Raise).is_err());
     }
 

@@ -52,7 +52,8 @@ fn meridional_arc(phi: f64, phi0: f64, n: f64) -> f64 {
     let s = phi + phi0;
     AIRY_B
         * F0
-        * ((1.0 + n + 1.25 * n2 + 1.25 * n3) * d - (3.0 * n + 3.0 * n2 + 2.625 * n3) * d.sin() * s.cos()
+        * ((1.0 + n + 1.25 * n2 + 1.25 * n3) * d
+            - (3.0 * n + 3.0 * n2 + 2.625 * n3) * d.sin() * s.cos()
             + (1.875 * n2 + 1.875 * n3) * (2.0 * d).sin() * (2.0 * s).cos()
             - (35.0 / 24.0) * n3 * (3.0 * d).sin() * (3.0 * s).cos())
 }
@@ -191,8 +192,16 @@ mod tests {
         let (phi, lam) = inverse_tm(651_409.903, 313_177.270);
         let lat = 52.0 + 39.0 / 60.0 + 27.2531 / 3600.0;
         let lng = 1.0 + 43.0 / 60.0 + 4.5177 / 3600.0;
-        assert!((phi.to_degrees() - lat).abs() < 1e-6, "{}", phi.to_degrees());
-        assert!((lam.to_degrees() - lng).abs() < 1e-6, "{}", lam.to_degrees());
+        assert!(
+            (phi.to_degrees() - lat).abs() < 1e-6,
+            "{}",
+            phi.to_degrees()
+        );
+        assert!(
+            (lam.to_degrees() - lng).abs() < 1e-6,
+            "{}",
+            lam.to_degrees()
+        );
     }
 
     #[test]

@@ -142,7 +142,11 @@ pub fn cell_resolutions(cells: &[u64]) -> Result<Vec<u8>> {
     validate_cells("cells", cells)?;
     Ok(cells
         .par_iter()
-        .map(|&c| CellIndex::try_from(c).map(|c| u8::from(c.resolution())).unwrap_or(255))
+        .map(|&c| {
+            CellIndex::try_from(c)
+                .map(|c| u8::from(c.resolution()))
+                .unwrap_or(255)
+        })
         .collect())
 }
 
@@ -150,13 +154,18 @@ pub fn cell_resolutions(cells: &[u64]) -> Result<Vec<u8>> {
 pub fn cell_to_parent(cells: &[u64], res: Resolution) -> Result<Vec<u64>> {
     validate_cells("cells", cells)?;
     let too_coarse = rows_where(cells, |c| {
-        CellIndex::try_from(c).map(|c| c.resolution() < res).unwrap_or(true)
+        CellIndex::try_from(c)
+            .map(|c| c.resolution() < res)
+            .unwrap_or(true)
     });
     if !too_coarse.is_empty() {
         return Err(HlError::InvalidValues {
             arg: "cells".into(),
             rows: too_coarse,
-            expected: format!("cells at resolution >= {} (the parent resolution)", u8::from(res)),
+            expected: format!(
+                "cells at resolution >= {} (the parent resolution)",
+                u8::from(res)
+            ),
         });
     }
     Ok(cells
@@ -212,8 +221,8 @@ mod tests {
     #[test]
     fn known_cell_matches_h3_reference() {
         let r = resolution(9).unwrap_or(Resolution::Zero);
-        let (c, bad) = latlng_to_cell(&[37.3615593], &[-122.0553238], r, OnInvalid::Raise)
-            .unwrap_or_default();
+        let (c, bad) =
+            latlng_to_cell(&[37.3615593], &[-122.0553238], r, OnInvalid::Raise).unwrap_or_default();
         assert!(bad.is_empty());
         // h3-py 4.5.0: h3.latlng_to_cell(37.3615593, -122.0553238, 9) == '89283470d93ffff'.
         assert_eq!(c, vec![0x89283470d93ffff]);
@@ -230,7 +239,7 @@ mod tests {
                 assert_eq!(rows.count, 3);
                 assert_eq!(rows.first, vec![1, 2, 3]);
             }
-            other => assert!(false, "unexpected {other:?}"),
+            other => panic!("unexpected {other:?}"),
         }
         let (c, bad) = latlng_to_cell(&lat, &lng, r, OnInvalid::Skip).unwrap_or_default();
         assert_eq!(bad.count, 3);

@@ -39,7 +39,11 @@ impl RowList {
 impl fmt::Display for RowList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rows: Vec<String> = self.first.iter().map(|r| r.to_string()).collect();
-        let more = if self.count > self.first.len() { ", …" } else { "" };
+        let more = if self.count > self.first.len() {
+            ", …"
+        } else {
+            ""
+        };
         write!(
             f,
             "{} row{} (first at {}{})",

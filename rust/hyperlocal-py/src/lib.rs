@@ -2,7 +2,7 @@
 //! copied) and leave as numpy arrays that own the Rust `Vec` (no copy). Every core call goes through [`run`],
 //! which releases the GIL, turns a panic into an exception and maps typed core errors onto the Python
 //! exception hierarchy declared in `hyperlocal/exceptions.py`.
-#![allow(clippy::too_many_arguments)]
+#![allow(clippy::too_many_arguments, clippy::type_complexity)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -37,7 +37,10 @@ fn map_err(py: Python<'_>, e: HlError) -> PyErr {
 }
 
 /// Run a core call with the GIL released; panics become `ComputeError`, core errors their typed exception.
-fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> hyperlocal_core::Result<T> + Send) -> PyResult<T> {
+fn run<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> hyperlocal_core::Result<T> + Send,
+) -> PyResult<T> {
     let out = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
     match out {
         Ok(Ok(v)) => Ok(v),
@@ -48,7 +51,11 @@ fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> hyperlocal_core::Result<T> +
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(exception(py, "ComputeError", format!("internal error (a bug, please report): {msg}")))
+            Err(exception(
+                py,
+                "ComputeError",
+                format!("internal error (a bug, please report): {msg}"),
+            ))
         }
     }
 }
@@ -104,7 +111,10 @@ fn validate_cells(py: Python<'_>, cells_: PyReadonlyArray1<'_, u64>, arg: String
 }
 
 #[pyfunction]
-fn cell_resolutions<'py>(py: Python<'py>, cells_: PyReadonlyArray1<'py, u64>) -> PyResult<Arr<'py, u8>> {
+fn cell_resolutions<'py>(
+    py: Python<'py>,
+    cells_: PyReadonlyArray1<'py, u64>,
+) -> PyResult<Arr<'py, u8>> {
     let c = cells_.as_slice()?;
     Ok(run(py, || cells::cell_resolutions(c))?.into_pyarray(py))
 }
@@ -151,18 +161,40 @@ fn weighted_cell_sums<'py>(
     extensive: Vec<PyReadonlyArray1<'py, f64>>,
     intensive: Vec<PyReadonlyArray1<'py, f64>>,
     intensive_weight: Option<PyReadonlyArray1<'py, f64>>,
-) -> PyResult<(Arr<'py, u64>, Bound<'py, PyList>, Bound<'py, PyList>, Arr<'py, f64>)> {
-    let (rc, ra, rw) = (row_cell.as_slice()?, row_area.as_slice()?, row_weight.as_slice()?);
-    let ext: Vec<&[f64]> = extensive.iter().map(|a| a.as_slice()).collect::<Result<_, _>>()?;
-    let int: Vec<&[f64]> = intensive.iter().map(|a| a.as_slice()).collect::<Result<_, _>>()?;
+) -> PyResult<(
+    Arr<'py, u64>,
+    Bound<'py, PyList>,
+    Bound<'py, PyList>,
+    Arr<'py, f64>,
+)> {
+    let (rc, ra, rw) = (
+        row_cell.as_slice()?,
+        row_area.as_slice()?,
+        row_weight.as_slice()?,
+    );
+    let ext: Vec<&[f64]> = extensive
+        .iter()
+        .map(|a| a.as_slice())
+        .collect::<Result<_, _>>()?;
+    let int: Vec<&[f64]> = intensive
+        .iter()
+        .map(|a| a.as_slice())
+        .collect::<Result<_, _>>()?;
     let iw = match &intensive_weight {
         Some(a) => Some(a.as_slice()?),
         None => None,
     };
-    let out = run(py, || aggregate::weighted_cell_sums(rc, ra, rw, n_areas, &ext, &int, iw))?;
+    let out = run(py, || {
+        aggregate::weighted_cell_sums(rc, ra, rw, n_areas, &ext, &int, iw)
+    })?;
     let ext = PyList::new(py, out.extensive.into_iter().map(|v| v.into_pyarray(py)))?;
     let int = PyList::new(py, out.intensive.into_iter().map(|v| v.into_pyarray(py)))?;
-    Ok((out.cells.into_pyarray(py), ext, int, out.weight.into_pyarray(py)))
+    Ok((
+        out.cells.into_pyarray(py),
+        ext,
+        int,
+        out.weight.into_pyarray(py),
+    ))
 }
 
 /// Group codes of one chunk, in whatever unsigned width the caller has.
@@ -186,10 +218,19 @@ fn count_points<'py>(
     resolution_: i64,
     bng: bool,
     skip: bool,
-) -> PyResult<(Arr<'py, u64>, Arr<'py, u32>, Arr<'py, u32>, (usize, Vec<usize>))> {
+) -> PyResult<(
+    Arr<'py, u64>,
+    Arr<'py, u32>,
+    Arr<'py, u32>,
+    (usize, Vec<usize>),
+)> {
     let res = resolution(py, resolution_)?;
     if a.len() != b.len() || groups.as_ref().is_some_and(|g| g.len() != a.len()) {
-        return Err(exception(py, "InvalidInputError", "count_points: coordinate and group columns must have the same chunks".into()));
+        return Err(exception(
+            py,
+            "InvalidInputError",
+            "count_points: coordinate and group columns must have the same chunks".into(),
+        ));
     }
     let mut chunks = Vec::with_capacity(a.len());
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
@@ -199,10 +240,20 @@ fn count_points<'py>(
             Some(GroupArr::U16(g)) => aggregate::Groups::U16(g.as_slice()?),
             Some(GroupArr::U32(g)) => aggregate::Groups::U32(g.as_slice()?),
         };
-        chunks.push(aggregate::PointChunk { a: x.as_slice()?, b: y.as_slice()?, groups: g });
+        chunks.push(aggregate::PointChunk {
+            a: x.as_slice()?,
+            b: y.as_slice()?,
+            groups: g,
+        });
     }
-    let coords = if bng { aggregate::Coords::Bng } else { aggregate::Coords::LatLng };
-    let pc = run(py, || aggregate::count_points(&chunks, coords, n_groups, res, policy(skip)))?;
+    let coords = if bng {
+        aggregate::Coords::Bng
+    } else {
+        aggregate::Coords::LatLng
+    };
+    let pc = run(py, || {
+        aggregate::count_points(&chunks, coords, n_groups, res, policy(skip))
+    })?;
     Ok((
         pc.cells.into_pyarray(py),
         pc.groups.into_pyarray(py),
