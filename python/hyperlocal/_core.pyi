@@ -15,6 +15,8 @@ __all__ = [
     "count_points",
     "is_release_build",
     "latlng_to_cell",
+    "locate_points",
+    "polygon_crosswalk",
     "validate_cells",
     "weighted_cell_sums",
 ]
@@ -58,3 +60,21 @@ def count_points(
     skip: bool,
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint32], _Rows]: ...
 def is_release_build() -> bool: ...
+def polygon_crosswalk(
+    data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64], crs: str, resolution_: int
+) -> tuple[
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.uint8],
+]: ...
+def locate_points(
+    data: npt.NDArray[np.uint8],
+    offsets: npt.NDArray[np.int64],
+    crs: str,
+    lat: npt.NDArray[np.float64],
+    lng: npt.NDArray[np.float64],
+) -> npt.NDArray[np.uint32]: ...

@@ -1,19 +1,21 @@
 """Crosswalks: each area's share of each H3 cell, the central object of hyperlocal.
 
 A crosswalk is a table ``(code, cell, weight)`` for one set of areas at one resolution, in which every area's
-weights sum to exactly 1. It is built once and reused for every variable on that geography, so what goes in
-comes out (see :func:`hyperlocal.apportion`).
+weights sum to 1. It is built once and reused for every variable on that geography, so what goes in comes out
+(see :func:`hyperlocal.apportion`). Every crosswalk can come with an audit: for each area, the number of cells,
+the weight sum and the method actually used.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import polars as pl
 
 from . import _core
 from ._convert import (
+    KEEP,
     OnInvalid,
     check_no_nulls,
     check_on_invalid,
@@ -21,14 +23,108 @@ from ._convert import (
     check_unique,
     report_skipped,
     require_columns,
+    rows_text,
     series_from_numpy,
 )
-from .exceptions import InvalidInputError
+from .exceptions import InvalidInputError, SkippedRowsWarning
 
-__all__ = ["crosswalk", "METHODS"]
+__all__ = ["crosswalk", "normalise_crs", "METHODS"]
 
-METHODS = ("centroid",)
-PLANNED = ("area", "population")
+METHODS = ("centroid", "area", "population")
+_METHOD_NAMES = {1: "area", 4: "degenerate"}
+
+
+def normalise_crs(crs: object) -> str:
+    """'EPSG:4326' or 'EPSG:27700' for anything naming WGS84 or the British National Grid, else an error.
+
+    Accepts EPSG codes (``27700``, ``"EPSG:27700"``), ``"OGC:CRS84"``, PROJJSON/WKT text of either (as GDAL
+    writes them for ONS shapefiles, e.g. a ``Transverse_Mercator`` on ``OSGB 1936``), or a pyproj CRS.
+    """
+    if crs is None:
+        raise InvalidInputError("crs: not given and the areas carry none; expected 'EPSG:4326' or 'EPSG:27700'")
+    if hasattr(crs, "to_wkt"):
+        crs = crs.to_wkt()  # pyproj.CRS
+    text = str(crs).strip()
+    compact = text.upper().replace(" ", "").replace("_", "")
+    if compact in ("4326", "EPSG:4326", "OGC:CRS84", "CRS84", "WGS84") or compact.endswith("EPSG::4326"):
+        return "EPSG:4326"
+    if compact in ("27700", "EPSG:27700") or compact.endswith("EPSG::27700"):
+        return "EPSG:27700"
+    if '"EPSG",27700' in compact or "BRITISHNATIONALGRID" in compact:
+        return "EPSG:27700"
+    osgb = "OSGB1936" in compact or "OSGB36" in compact or "AIRY1830" in compact
+    if osgb and "TRANSVERSEMERCATOR" in compact and "400000" in compact and "-100000" in compact:
+        return "EPSG:27700"
+    if ("WGS84" in compact or "WGS1984" in compact) and "PROJCS" not in compact and "PROJCRS" not in compact:
+        return "EPSG:4326"
+    raise InvalidInputError(
+        f"crs: unknown coordinate reference system {text[:80]!r}; expected WGS84 (EPSG:4326) or British National "
+        "Grid (EPSG:27700)"
+    )
+
+
+def _wkb_buffers(geom: pl.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-copy (data, offsets) of a WKB column, for the core."""
+    import pyarrow as pa
+
+    n = geom.null_count()
+    if n:
+        first = geom.is_null().arg_true().head(KEEP).to_list()
+        raise InvalidInputError(f"{name}: {rows_text(n, first)} have empty (null) geometry; expected polygons")
+    arr = geom.to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if isinstance(arr.type, pa.ExtensionType):  # e.g. geoarrow.wkb
+        arr = arr.storage
+    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type) or pa.types.is_binary_view(arr.type)):
+        raise InvalidInputError(f"{name}: expected WKB (Binary) geometry, got {geom.dtype}")
+    arr = arr.cast(pa.large_binary())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data_buf = arr.buffers()[2]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return np.ascontiguousarray(data), np.ascontiguousarray(offsets)
+
+
+def _points_latlng(
+    df: pl.DataFrame, lat: str, lng: str, easting: str | None, northing: str | None, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    if (easting is None) != (northing is None):
+        raise InvalidInputError(f"{what}: give both easting and northing column names, or neither")
+    xy = (easting, northing) if easting is not None and northing is not None else (lat, lng)
+    require_columns(df, list(xy), what)
+    cols = []
+    for c in xy:
+        s = df.get_column(c)
+        check_no_nulls(s, c)
+        if not s.dtype.is_numeric():
+            raise InvalidInputError(f"{c}: expected a numeric column, got {s.dtype}")
+        cols.append(np.ascontiguousarray(s.cast(pl.Float64).to_numpy()))
+    if easting is not None:
+        la, ln, _ = _core.bng_to_latlng(cols[0], cols[1], False)
+        return la, ln
+    _core.latlng_to_cell(cols[0], cols[1], 0, False)  # validates, naming bad rows
+    return cols[0], cols[1]
+
+
+def _cells(lat: np.ndarray, lng: np.ndarray, res: int, nested: bool, skip: bool) -> tuple[np.ndarray, int]:
+    cells, bad = _core.latlng_to_cell(lat, lng, 15 if nested else res, skip)
+    if nested and res < 15:
+        ok = cells != 0
+        if bad[0]:
+            parents = np.zeros_like(cells)
+            parents[ok] = _core.cell_to_parent(np.ascontiguousarray(cells[ok]), res)
+            cells = parents
+        else:
+            cells = _core.cell_to_parent(cells, res)
+    return cells, bad[0]
+
+
+@overload
+def crosswalk(areas: pl.DataFrame, *, resolution: int, audit: Literal[False] = ..., **kw: Any) -> pl.DataFrame: ...
+@overload
+def crosswalk(
+    areas: pl.DataFrame, *, resolution: int, audit: Literal[True], **kw: Any
+) -> tuple[pl.DataFrame, pl.DataFrame]: ...
 
 
 def crosswalk(
@@ -41,84 +137,267 @@ def crosswalk(
     lng: str = "lng",
     easting: str | None = None,
     northing: str | None = None,
+    geometry: str = "geometry",
+    crs: object = None,
+    points: pl.DataFrame | None = None,
+    population: str = "population",
+    points_code: str | None = None,
+    points_lat: str = "lat",
+    points_lng: str = "lng",
+    points_easting: str | None = None,
+    points_northing: str | None = None,
     nested: bool = True,
     on_invalid: OnInvalid = "raise",
-    **options: Any,
-) -> pl.DataFrame:
+    audit: bool = False,
+) -> pl.DataFrame | tuple[pl.DataFrame, pl.DataFrame]:
     """Build the crosswalk from areas to H3 cells at ``resolution``.
 
     Parameters
     ----------
     areas
-        One row per area: a unique, non-null ``code`` and its point (population-weighted centroid) either as
-        WGS84 ``lat``/``lng`` columns or, when ``easting`` and ``northing`` name columns, as British National
-        Grid metres (EPSG:27700, converted in the core; see :func:`hyperlocal.bng_to_latlng`).
+        One row per area with a unique, non-null ``code``. For ``method="centroid"``: its point (e.g. the
+        population-weighted centroid) as WGS84 ``lat``/``lng`` columns or, when ``easting``/``northing`` name
+        columns, British National Grid metres (EPSG:27700). For the polygon methods: a WKB ``geometry`` column
+        (Polygon or MultiPolygon), as :func:`hyperlocal.read_areas` returns.
     resolution
         H3 resolution, 0..=15.
     method
-        ``"centroid"``: the whole area goes to the cell holding its point (weight 1). Right when areas are much
-        smaller than cells (OAs and LSOAs at res ≤ 8); for larger areas use a polygon method.
+        * ``"centroid"``: the whole area goes to the cell holding its point (weight 1). Right when areas are
+          much smaller than cells (OAs and LSOAs at res ≤ 8).
+        * ``"area"``: weight = area(polygon ∩ hexagon) / area(polygon). Areas are true ellipsoidal (WGS84)
+          areas, measured in a Lambert azimuthal equal-area projection through the authalic latitude, centred
+          on each polygon. Every cell the polygon touches is a candidate, so no polygon gets zero cells however
+          small or thin; boundary cells are clipped exactly, interior cells are taken whole without clipping.
+          Multipolygons and holes are handled. Invalid rings that cross themselves are repaired by an explicit
+          rule: split at the crossings into simple loops (exterior loops add their absolute area, hole loops
+          subtract theirs); the audit's ``repaired`` column flags them. A polygon of zero area goes wholly to
+          the cell of its first vertex (audit method ``"degenerate"``).
+        * ``"population"`` (dasymetric): each area's weight in a cell is the share of its population, from the
+          finer ``points`` layer, that falls in that cell. Points are matched to areas by ``points_code`` (a
+          column of area codes) or, when it is None, by containment in the polygons. Areas with no weighting
+          population fall back to area shares (audit method ``"fallback"``).
+    crs
+        CRS of the geometry (``"EPSG:27700"``, ``"EPSG:4326"``, WKT, …). Default: the ``crs`` column that
+        :func:`hyperlocal.read_areas` adds. Anything else is an error.
+    points, population, points_code, points_lat, points_lng, points_easting, points_northing
+        The weighting layer of ``method="population"``: point coordinates (WGS84 or BNG) and a non-negative
+        ``population`` column.
     nested
-        ``True`` (default): each point is indexed at resolution 15 and assigned to that cell's ancestor at
-        ``resolution``. H3 cells do not nest exactly (a hexagon's children overhang its edges), so this is what
-        makes every resolution consistent: rolling a res-9 grid up to res 7 (:func:`hyperlocal.rollup`) gives
-        exactly the res-7 grid, area for area. A point within roughly one child-cell width of a hexagon edge
-        may then sit in the neighbouring hexagon's family (6.6% of the 2021 LSOA centroids at res 7).
-        ``False``: the cell geometrically containing the point at ``resolution`` (``latlng_to_cell``), which
-        does not nest across resolutions.
+        Centroid and population points: ``True`` (default) indexes each point at resolution 15 and uses that
+        cell's ancestor at ``resolution``. H3 cells do not nest exactly (children overhang their parent's
+        edges), so this is what makes resolutions consistent: a res-9 grid rolled up to res 7
+        (:func:`hyperlocal.rollup`) equals the direct res-7 grid. A point within about one child-cell width of
+        a hexagon edge may then sit in the neighbour's family (6.6% of the 2021 LSOA centroids at res 7).
+        ``False``: the cell geometrically containing the point (``latlng_to_cell``). Area shares are geometric
+        at ``resolution`` and do not nest.
     on_invalid
-        ``"raise"`` (default) or ``"skip"``: areas with invalid coordinates are left out of the crosswalk and
-        reported by a :class:`~hyperlocal.exceptions.SkippedRowsWarning` (so :func:`apportion` will then name
-        them as missing).
+        Centroid method: ``"raise"`` (default) or ``"skip"`` areas with invalid coordinates (reported by a
+        :class:`~hyperlocal.exceptions.SkippedRowsWarning`; :func:`apportion` will then name them as missing).
+    audit
+        Also return the audit: one row per area with ``n_cells``, ``weight_sum``, ``method`` (centroid, area,
+        population, fallback, degenerate), ``repaired``, ``area_m2`` (polygon area), ``covered_m2`` (summed
+        intersection areas; equals ``area_m2`` up to rounding) and ``population`` (weighting population).
 
     Returns
     -------
-    pl.DataFrame
-        Columns ``code`` (named as the input's code column), ``cell`` (UInt64), ``weight`` (Float64); the
-        weights of each area sum to 1.
+    pl.DataFrame, or (crosswalk, audit) with ``audit=True``
+        Columns ``code`` (named as the input's code column), ``cell`` (UInt64), ``weight`` (Float64), ordered
+        by area then cell; the weights of each area sum to 1.
     """
     if method not in METHODS:
-        hint = " (planned, not yet available)" if method in PLANNED else ""
-        raise InvalidInputError(f"method: got {method!r}{hint}; expected one of {list(METHODS)}")
-    if options:
-        raise InvalidInputError(f"unexpected option(s) for method {method!r}: {sorted(options)}")
+        raise InvalidInputError(f"method: got {method!r}; expected one of {list(METHODS)}")
     skip = check_on_invalid(on_invalid)
     res = check_resolution(resolution)
     if not isinstance(areas, pl.DataFrame):
         raise InvalidInputError(f"areas: expected a polars DataFrame, got {type(areas).__name__}")
-    if (easting is None) != (northing is None):
-        raise InvalidInputError("easting/northing: give both column names, or neither (to use lat/lng)")
-    xy = (easting, northing) if easting is not None and northing is not None else (lat, lng)
-    require_columns(areas, [code, *xy], "areas")
+    require_columns(areas, [code], "areas")
     codes = areas.get_column(code)
     check_no_nulls(codes, code)
     check_unique(codes, f"areas[{code!r}]")
-    for col in xy:
-        check_no_nulls(areas.get_column(col), col)
-        if not areas.schema[col].is_numeric():
-            raise InvalidInputError(f"{col}: expected a numeric column, got {areas.schema[col]}")
-    a = areas.get_column(xy[0]).cast(pl.Float64).to_numpy()
-    b = areas.get_column(xy[1]).cast(pl.Float64).to_numpy()
-    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    index_res = 15 if nested else res
-    if easting is not None:
-        a, b, bad = _core.bng_to_latlng(a, b, skip)
-        report_skipped(f"crosswalk({easting}/{northing})", bad)
-        cells, _ = _core.latlng_to_cell(a, b, index_res, True)
+    if method == "centroid":
+        xw, aud = _centroid(areas, codes, res, lat, lng, easting, northing, nested, skip)
     else:
-        cells, bad = _core.latlng_to_cell(a, b, index_res, skip)
-        report_skipped(f"crosswalk({lat}/{lng})", bad)
-    if nested and res < 15:
-        if bad[0]:
-            ok = cells != 0
-            parents = np.zeros_like(cells)
-            parents[ok] = _core.cell_to_parent(np.ascontiguousarray(cells[ok]), res)
-            cells = parents
-        else:
-            cells = _core.cell_to_parent(cells, res)
-    out = pl.DataFrame(
-        [codes, series_from_numpy("cell", cells), pl.Series("weight", np.ones(len(cells), dtype=np.float64))]
+        require_columns(areas, [geometry], "areas")
+        if crs is None and "crs" in areas.columns:
+            found = areas.get_column("crs").unique().to_list()
+            if len(found) != 1:
+                raise InvalidInputError(f"crs: the areas' crs column holds {found}; expected one CRS")
+            crs = found[0]
+        crs_name = normalise_crs(crs)
+        data, offsets = _wkb_buffers(areas.get_column(geometry), geometry)
+        xw, aud = _area(codes, data, offsets, crs_name, res)
+        if method == "population":
+            if points is None:
+                raise InvalidInputError("points: method='population' needs a points DataFrame with population")
+            xw, aud = _population(
+                xw, aud, codes, data, offsets, crs_name, res, points, population, points_code,
+                points_lat, points_lng, points_easting, points_northing, nested,
+            )  # fmt: skip
+    return (xw, aud) if audit else xw
+
+
+def _audit(codes: pl.Series, xw: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
+    name = codes.name
+    per = xw.group_by(name).agg(n_cells=pl.len().cast(pl.UInt32), weight_sum=pl.col("weight").sum())
+    return (
+        pl.DataFrame([codes])
+        .with_columns(extra)
+        .join(per, on=name, how="left", maintain_order="left")
+        .with_columns(pl.col("n_cells").fill_null(0), pl.col("weight_sum").fill_null(0.0))
+        .select(name, "n_cells", "weight_sum", "method", "repaired", "area_m2", "covered_m2", "population")
     )
-    if bad[0]:
-        out = out.filter(pl.col("cell") != 0)
-    return out
+
+
+def _centroid(
+    areas: pl.DataFrame,
+    codes: pl.Series,
+    res: int,
+    lat: str,
+    lng: str,
+    easting: str | None,
+    northing: str | None,
+    nested: bool,
+    skip: bool,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    if (easting is None) != (northing is None):
+        raise InvalidInputError("easting/northing: give both column names, or neither (to use lat/lng)")
+    xy = (easting, northing) if easting is not None and northing is not None else (lat, lng)
+    require_columns(areas, list(xy), "areas")
+    cols = []
+    for col in xy:
+        s = areas.get_column(col)
+        check_no_nulls(s, col)
+        if not s.dtype.is_numeric():
+            raise InvalidInputError(f"{col}: expected a numeric column, got {s.dtype}")
+        cols.append(np.ascontiguousarray(s.cast(pl.Float64).to_numpy()))
+    if easting is not None:
+        la, ln, bad = _core.bng_to_latlng(cols[0], cols[1], skip)
+        report_skipped(f"crosswalk({easting}/{northing})", bad, stacklevel=4)
+        cells, _ = _cells(la, ln, res, nested, True)
+    else:
+        cells, n_bad = _cells(cols[0], cols[1], res, nested, skip)
+        if n_bad:
+            _, bad = _core.latlng_to_cell(cols[0], cols[1], 0, True)
+            report_skipped(f"crosswalk({lat}/{lng})", bad, stacklevel=4)
+    n = len(cells)
+    xw = pl.DataFrame([codes, series_from_numpy("cell", cells), pl.Series("weight", np.ones(n, dtype=np.float64))])
+    xw = xw.filter(pl.col("cell") != 0)
+    extra = pl.DataFrame(
+        {
+            "method": pl.Series(["centroid"] * n, dtype=pl.String),
+            "repaired": pl.Series([False] * n),
+            "area_m2": pl.Series([None] * n, dtype=pl.Float64),
+            "covered_m2": pl.Series([None] * n, dtype=pl.Float64),
+            "population": pl.Series([None] * n, dtype=pl.Float64),
+        }
+    )
+    return xw, _audit(codes, xw, extra)
+
+
+def _area(
+    codes: pl.Series, data: np.ndarray, offsets: np.ndarray, crs: str, res: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    area, cell, weight, isect, area_m2, repaired, method = _core.polygon_crosswalk(data, offsets, crs, res)
+    idx = series_from_numpy("i", area)
+    xw = pl.DataFrame([codes.gather(idx), series_from_numpy("cell", cell), series_from_numpy("weight", weight)])
+    covered = (
+        pl.DataFrame({"i": idx, "a": isect}).group_by("i").agg(pl.col("a").sum()).sort("i")["a"].to_numpy()
+    )
+    extra = pl.DataFrame(
+        {
+            "method": pl.Series([_METHOD_NAMES[int(m)] for m in method], dtype=pl.String),
+            "repaired": pl.Series(repaired),
+            "area_m2": series_from_numpy("area_m2", area_m2),
+            "covered_m2": pl.Series(np.where(method == 1, covered, 0.0)),
+            "population": pl.Series([None] * len(area_m2), dtype=pl.Float64),
+        }
+    )
+    return xw, _audit(codes, xw, extra)
+
+
+def _population(
+    area_xw: pl.DataFrame,
+    area_audit: pl.DataFrame,
+    codes: pl.Series,
+    data: np.ndarray,
+    offsets: np.ndarray,
+    crs: str,
+    res: int,
+    points: pl.DataFrame,
+    population: str,
+    points_code: str | None,
+    plat: str,
+    plng: str,
+    peast: str | None,
+    pnorth: str | None,
+    nested: bool,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    import warnings
+
+    name = codes.name
+    require_columns(points, [population] + ([points_code] if points_code else []), "points")
+    pop = points.get_column(population)
+    check_no_nulls(pop, population)
+    popv = np.ascontiguousarray(pop.cast(pl.Float64).to_numpy())
+    bad = ~np.isfinite(popv) | (popv < 0)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        raise InvalidInputError(
+            f"{population}: {rows_text(len(idx), idx[:KEEP].tolist())} invalid; expected non-negative finite values"
+        )
+    la, ln = _points_latlng(points, plat, plng, peast, pnorth, "points")
+    cells, _ = _cells(la, ln, res, nested, False)
+    if points_code is not None:
+        pc = points.get_column(points_code)
+        check_no_nulls(pc, points_code)
+        area_idx = (
+            pl.DataFrame({name: pc.cast(codes.dtype, strict=False)})
+            .join(
+                pl.DataFrame([codes, pl.int_range(len(codes), dtype=pl.UInt32, eager=True).alias("__a")]),
+                on=name,
+                how="left",
+                maintain_order="left",
+            )["__a"]
+            .fill_null(np.iinfo(np.uint32).max)
+            .to_numpy()
+        )
+    else:
+        area_idx = _core.locate_points(data, offsets, crs, la, ln)
+    unmatched = area_idx == np.iinfo(np.uint32).max
+    if unmatched.any():
+        idx = np.flatnonzero(unmatched)
+        how = f"codes absent from areas[{name!r}]" if points_code else "no area containing them"
+        warnings.warn(
+            f"population points: {rows_text(len(idx), idx[:KEEP].tolist())} have {how}; they weight no area",
+            SkippedRowsWarning,
+            stacklevel=4,
+        )
+    pts = pl.DataFrame(
+        {"__a": area_idx, "cell": series_from_numpy("cell", cells), "pop": popv}
+    ).filter(~pl.Series(unmatched))
+    per_cell = pts.group_by("__a", "cell").agg(pl.col("pop").sum())
+    totals = per_cell.group_by("__a").agg(total=pl.col("pop").sum()).filter(pl.col("total") > 0)
+    weighted = (
+        per_cell.join(totals, on="__a", how="inner")
+        .filter(pl.col("pop") > 0)
+        .with_columns(weight=pl.col("pop") / pl.col("total"))
+        .sort("__a", "cell")
+    )
+    with_pop = np.zeros(len(codes), dtype=bool)
+    with_pop[totals["__a"].to_numpy()] = True
+    pop_rows = weighted.select(pl.col("__a"), "cell", "weight")
+    area_rows = area_xw.join(
+        pl.DataFrame([codes, pl.int_range(len(codes), dtype=pl.UInt32, eager=True).alias("__a")]), on=name
+    ).filter(~pl.col("__a").is_in(pl.Series(np.flatnonzero(with_pop).astype(np.uint32))))
+    rows = pl.concat([pop_rows, area_rows.select("__a", "cell", "weight")]).sort("__a", "cell")
+    xw = pl.DataFrame([codes.gather(rows["__a"]), rows["cell"], rows["weight"]])
+    popsum = np.zeros(len(codes))
+    popsum[totals["__a"].to_numpy()] = totals["total"].to_numpy()
+    extra = area_audit.select(
+        method=pl.when(pl.Series(with_pop)).then(pl.lit("population")).otherwise(pl.lit("fallback")),
+        repaired="repaired",
+        area_m2="area_m2",
+        covered_m2="covered_m2",
+        population=pl.Series(popsum),
+    )
+    return xw, _audit(codes, xw, extra)

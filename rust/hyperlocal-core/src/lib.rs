@@ -13,6 +13,7 @@ pub mod aggregate;
 pub mod bng;
 pub mod cells;
 pub mod error;
+pub mod polygon;
 pub mod wkb;
 
 pub use error::{HlError, Result, RowList};

@@ -9,6 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use hyperlocal_core::aggregate;
 use hyperlocal_core::bng;
 use hyperlocal_core::cells::{self, OnInvalid};
+use hyperlocal_core::polygon;
 use hyperlocal_core::wkb;
 use hyperlocal_core::{HlError, RowList};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -262,6 +263,80 @@ fn count_points<'py>(
     ))
 }
 
+fn crs_of(py: Python<'_>, crs: &str) -> PyResult<polygon::Crs> {
+    match crs {
+        "EPSG:4326" => Ok(polygon::Crs::Wgs84),
+        "EPSG:27700" => Ok(polygon::Crs::Bng),
+        other => Err(exception(
+            py,
+            "InvalidInputError",
+            format!("crs: got {other:?}, expected 'EPSG:4326' or 'EPSG:27700'"),
+        )),
+    }
+}
+
+/// Slices of an Arrow binary column given as (data, offsets).
+fn wkb_slices<'a>(py: Python<'_>, data: &'a [u8], offsets: &'a [i64]) -> PyResult<Vec<&'a [u8]>> {
+    let mut out = Vec::with_capacity(offsets.len().saturating_sub(1));
+    for w in offsets.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if a < 0 || b < a || b as usize > data.len() {
+            return Err(exception(py, "InvalidInputError", "geometry: malformed binary offsets".into()));
+        }
+        out.push(&data[a as usize..b as usize]);
+    }
+    Ok(out)
+}
+
+/// Exact area-share crosswalk of WKB polygons. Returns (area, cell, weight, intersection m², and per area:
+/// polygon m², repaired flag, method code).
+#[pyfunction]
+fn polygon_crosswalk<'py>(
+    py: Python<'py>,
+    data: PyReadonlyArray1<'py, u8>,
+    offsets: PyReadonlyArray1<'py, i64>,
+    crs: &str,
+    resolution_: i64,
+) -> PyResult<(
+    Arr<'py, u32>,
+    Arr<'py, u64>,
+    Arr<'py, f64>,
+    Arr<'py, f64>,
+    Arr<'py, f64>,
+    Arr<'py, bool>,
+    Arr<'py, u8>,
+)> {
+    let res = resolution(py, resolution_)?;
+    let crs = crs_of(py, crs)?;
+    let geoms = wkb_slices(py, data.as_slice()?, offsets.as_slice()?)?;
+    let x = run(py, || polygon::polygon_crosswalk(&geoms, crs, res))?;
+    Ok((
+        x.area.into_pyarray(py),
+        x.cell.into_pyarray(py),
+        x.weight.into_pyarray(py),
+        x.isect_m2.into_pyarray(py),
+        x.area_m2.into_pyarray(py),
+        x.repaired.into_pyarray(py),
+        x.method.into_pyarray(py),
+    ))
+}
+
+/// Index of the polygon containing each WGS84 point (u32::MAX for none).
+#[pyfunction]
+fn locate_points<'py>(
+    py: Python<'py>,
+    data: PyReadonlyArray1<'py, u8>,
+    offsets: PyReadonlyArray1<'py, i64>,
+    crs: &str,
+    lat: PyReadonlyArray1<'py, f64>,
+    lng: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Arr<'py, u32>> {
+    let crs = crs_of(py, crs)?;
+    let geoms = wkb_slices(py, data.as_slice()?, offsets.as_slice()?)?;
+    let (la, ln) = (lat.as_slice()?, lng.as_slice()?);
+    Ok(run(py, || polygon::locate_points(&geoms, crs, la, ln))?.into_pyarray(py))
+}
+
 /// True when this extension was compiled with optimisations (a debug build is ~20x slower).
 #[pyfunction]
 fn is_release_build() -> bool {
@@ -279,6 +354,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cell_to_boundary_wkb, m)?)?;
     m.add_function(wrap_pyfunction!(weighted_cell_sums, m)?)?;
     m.add_function(wrap_pyfunction!(count_points, m)?)?;
+    m.add_function(wrap_pyfunction!(polygon_crosswalk, m)?)?;
+    m.add_function(wrap_pyfunction!(locate_points, m)?)?;
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
