@@ -73,7 +73,7 @@ def test_grid_from_real_files(tmp_path: Path, lsoa_pwc: pl.DataFrame, ts037: pl.
     assert gdf["residents"].sum() == ts037["residents"].sum()
     assert gdf["very_good"].sum() == ts037["very_good"].sum()
     assert pl.read_parquet(tmp_path / "xw.parquet").height == 35_672
-    assert [p.name for p in out.parent.iterdir()] == ["grid.parquet"]  # no temp file left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["grid.audit.csv", "grid.parquet"]  # no temp left
 
 
 def test_grid_bad_input_fails_cleanly(tmp_path: Path) -> None:
@@ -121,3 +121,44 @@ def test_demo_writes_grid_csv_and_map(tmp_path: Path) -> None:
     gdf = gpd.read_parquet(tmp_path / "nation_res8.parquet")
     assert gdf["population_2021"].sum() > 20000 * 100
     assert (tmp_path / "very_good_change_res8.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_grid_area_and_population_methods_write_audit(
+    tmp_path: Path, data: Path, ts037: pl.DataFrame, lsoa_pwc: pl.DataFrame
+) -> None:
+    shp = data / "geography" / "msoa2011_bsc_ew" / "msoa2011_bsc_ew.shp"
+    pts = lsoa_pwc.join(ts037.select("LSOA21CD", "residents"), on="LSOA21CD")
+    pts_path = tmp_path / "pts.parquet"
+    pts.write_parquet(pts_path)
+    values = tmp_path / "values.csv"
+    msoa = pl.read_parquet(data / "census2011" / "msoa11_general_health_pct_ks301ew_ew.parquet")
+    pl.DataFrame({"MSOA11CD": msoa["MSOA11CD"], "one": [1.0] * msoa.height}).write_csv(values)
+    for method, extra in (
+        ("area", []),
+        (
+            "population",
+            [
+                "--points",
+                str(pts_path),
+                "--population",
+                "residents",
+                "--points-easting",
+                "x",
+                "--points-northing",
+                "y",
+            ],
+        ),
+    ):
+        out = tmp_path / method / "grid.parquet"
+        r = subprocess.run(
+            [_cli(), "grid", "--areas", str(shp), "--values", str(values), "--code", "MSOA11CD", "--method", method,
+             "--extensive", "one", "--resolution", "7", "--out", str(out), "--quiet", *extra],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        audit = pl.read_csv(out.with_suffix(".audit.csv"))
+        assert audit.height == 7_201
+        assert (audit["weight_sum"] - 1).abs().max() < 1e-12
+        assert "wrote audit of 7,201 areas" in r.stdout
+        grid = gpd.read_parquet(out)
+        assert abs(grid["one"].sum() - 7_201) < 1e-6

@@ -22,7 +22,7 @@ from .cells import (
     string_to_cell,
 )
 from .crosswalk import crosswalk
-from .io import write
+from .io import read_areas, write
 from .plot import map_png
 
 __version__ = _core.__version__
@@ -39,6 +39,7 @@ __all__ = [
     "exceptions",
     "latlng_to_cell",
     "map_png",
+    "read_areas",
     "rollup",
     "string_to_cell",
     "synth",

@@ -48,27 +48,52 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser(
         "grid",
         help="build a hex grid from area and value files",
-        description="Crosswalk areas (one point per area) to H3 cells and apportion values onto them. "
-        "Example: hyperlocal grid --areas A.parquet --values V.parquet --code LSOA21CD --easting x "
-        "--northing y --extensive very_good,bad --resolution 8 --out grid.parquet",
+        description="Crosswalk areas to H3 cells and apportion values onto them; write the grid, and its audit "
+        "(one row per area: cells, weight sum, method used) beside it as <out>.audit.csv. "
+        "Centroid example: hyperlocal grid --areas A.parquet --values V.parquet --code LSOA21CD --easting x "
+        "--northing y --extensive very_good,bad --resolution 8 --out grid.parquet. "
+        "Polygon example: hyperlocal grid --areas msoa.shp --values V.parquet --code MSOA11CD --method area "
+        "--extensive people --resolution 8 --out grid.parquet",
     )
-    g.add_argument("--areas", required=True, help="areas file (.parquet or .csv): code + point columns")
+    g.add_argument(
+        "--areas",
+        required=True,
+        help="areas file: .parquet/.csv with a point per area (centroid), or polygons "
+        "(.shp, .gpkg, .geojson, GeoParquet) for --method area|population",
+    )
     g.add_argument("--values", help="values file keyed by the same code (default: the areas file)")
     g.add_argument("--code", required=True, help="area code column, in both files")
-    g.add_argument("--easting", help="BNG easting column (EPSG:27700 metres); with --northing")
-    g.add_argument("--northing", help="BNG northing column")
-    g.add_argument("--lat", default="lat", help="WGS84 latitude column, if no --easting (default: lat)")
-    g.add_argument("--lng", default="lng", help="WGS84 longitude column (default: lng)")
+    g.add_argument(
+        "--method",
+        default="centroid",
+        choices=["centroid", "area", "population"],
+        help="crosswalk method (default: centroid)",
+    )
+    g.add_argument("--easting", help="centroid: BNG easting column (EPSG:27700 metres); with --northing")
+    g.add_argument("--northing", help="centroid: BNG northing column")
+    g.add_argument(
+        "--lat", default="lat", help="centroid: WGS84 latitude column, if no --easting (default: lat)"
+    )
+    g.add_argument("--lng", default="lng", help="centroid: WGS84 longitude column (default: lng)")
+    g.add_argument("--crs", help="polygon methods: override the areas file's CRS (EPSG:27700 or EPSG:4326)")
+    g.add_argument("--points", help="population method: weighting points file (.parquet/.csv)")
+    g.add_argument(
+        "--population", default="population", help="population method: population column of --points"
+    )
+    g.add_argument("--points-code", help="population method: area-code column of --points (else containment)")
+    g.add_argument("--points-easting", help="population method: BNG easting column of --points")
+    g.add_argument("--points-northing", help="population method: BNG northing column of --points")
+    g.add_argument("--points-lat", default="lat", help="population method: latitude column of --points")
+    g.add_argument("--points-lng", default="lng", help="population method: longitude column of --points")
     g.add_argument("--extensive", help="comma-separated count columns (summed)")
     g.add_argument("--intensive", help="comma-separated rate/score columns (weighted means)")
     g.add_argument("--weight", help="column weighting the intensive means (e.g. population)")
-    g.add_argument("--method", default="centroid", choices=["centroid"], help="crosswalk method")
     g.add_argument("--resolution", type=int, required=True, help="H3 resolution, 0..15")
     g.add_argument(
         "--on-invalid",
         choices=["raise", "skip"],
         default="raise",
-        help="bad coordinates: fail (default) or skip them and report how many",
+        help="centroid: bad coordinates fail (default) or are skipped and reported",
     )
     g.add_argument("--out", required=True, help="output .parquet (GeoParquet) or .csv, written atomically")
     g.add_argument("--crosswalk-out", help="also write the crosswalk (code, cell, weight) to this .parquet")
@@ -94,25 +119,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             for kind, path in paths.items():
                 print(f"wrote {kind}: {path}")
         elif args.command == "grid":
-            areas = _read(args.areas)
-            values = _read(args.values) if args.values else areas
-            grid, xw = pipeline.build_grid(
-                areas,
-                values,
-                resolution=args.resolution,
-                code=args.code,
-                extensive=_list(args.extensive),
-                intensive=_list(args.intensive),
-                weight=args.weight,
-                easting=args.easting,
-                northing=args.northing,
-                lat=args.lat,
-                lng=args.lng,
-                on_invalid=args.on_invalid,
-                progress=not args.quiet,
-            )
+            from .io import read_areas
+
+            if args.method == "centroid":
+                areas = _read(args.areas)
+                opts = dict(
+                    easting=args.easting,
+                    northing=args.northing,
+                    lat=args.lat,
+                    lng=args.lng,
+                    on_invalid=args.on_invalid,
+                )
+            else:
+                areas = read_areas(args.areas, code=args.code, crs=args.crs)
+                opts = {}
+                if args.method == "population":
+                    if not args.points:
+                        raise HyperlocalError("--method population needs --points")
+                    opts = dict(
+                        points=_read(args.points),
+                        population=args.population,
+                        points_code=args.points_code,
+                        points_lat=args.points_lat,
+                        points_lng=args.points_lng,
+                        points_easting=args.points_easting,
+                        points_northing=args.points_northing,
+                    )
+            values = _read(args.values) if args.values else areas.drop("geometry", "crs", strict=False)
+            grid, xw, audit = pipeline.build_grid(
+                areas, values, resolution=args.resolution, code=args.code, method=args.method,
+                extensive=_list(args.extensive), intensive=_list(args.intensive), weight=args.weight,
+                progress=not args.quiet, **opts,
+            )  # fmt: skip
             write(grid, args.out)
             print(f"wrote {grid.height:,} cells to {args.out}")
+            audit_path = Path(args.out).with_suffix(".audit.csv")
+            with atomic_path(audit_path) as tmp:
+                audit.write_csv(tmp)
+            by_method = ", ".join(
+                f"{m}: {n}" for m, n in audit["method"].value_counts().sort("method").iter_rows()
+            )
+            print(
+                f"wrote audit of {audit.height:,} areas ({by_method}; repaired: {int(audit['repaired'].sum())}) "
+                f"to {audit_path}"
+            )
             if args.crosswalk_out:
                 with atomic_path(args.crosswalk_out) as tmp:
                     xw.write_parquet(tmp)

@@ -41,7 +41,9 @@ def normalise_crs(crs: object) -> str:
     writes them for ONS shapefiles, e.g. a ``Transverse_Mercator`` on ``OSGB 1936``), or a pyproj CRS.
     """
     if crs is None:
-        raise InvalidInputError("crs: not given and the areas carry none; expected 'EPSG:4326' or 'EPSG:27700'")
+        raise InvalidInputError(
+            "crs: not given and the areas carry none; expected 'EPSG:4326' or 'EPSG:27700'"
+        )
     if hasattr(crs, "to_wkt"):
         crs = crs.to_wkt()  # pyproj.CRS
     text = str(crs).strip()
@@ -70,13 +72,19 @@ def _wkb_buffers(geom: pl.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
     n = geom.null_count()
     if n:
         first = geom.is_null().arg_true().head(KEEP).to_list()
-        raise InvalidInputError(f"{name}: {rows_text(n, first)} have empty (null) geometry; expected polygons")
+        raise InvalidInputError(
+            f"{name}: {rows_text(n, first)} have empty (null) geometry; expected polygons"
+        )
     arr = geom.to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if isinstance(arr.type, pa.ExtensionType):  # e.g. geoarrow.wkb
         arr = arr.storage
-    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type) or pa.types.is_binary_view(arr.type)):
+    if not (
+        pa.types.is_binary(arr.type)
+        or pa.types.is_large_binary(arr.type)
+        or pa.types.is_binary_view(arr.type)
+    ):
         raise InvalidInputError(f"{name}: expected WKB (Binary) geometry, got {geom.dtype}")
     arr = arr.cast(pa.large_binary())
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
@@ -120,7 +128,9 @@ def _cells(lat: np.ndarray, lng: np.ndarray, res: int, nested: bool, skip: bool)
 
 
 @overload
-def crosswalk(areas: pl.DataFrame, *, resolution: int, audit: Literal[False] = ..., **kw: Any) -> pl.DataFrame: ...
+def crosswalk(
+    areas: pl.DataFrame, *, resolution: int, audit: Literal[False] = ..., **kw: Any
+) -> pl.DataFrame: ...
 @overload
 def crosswalk(
     areas: pl.DataFrame, *, resolution: int, audit: Literal[True], **kw: Any
@@ -228,7 +238,9 @@ def crosswalk(
         xw, aud = _area(codes, data, offsets, crs_name, res)
         if method == "population":
             if points is None:
-                raise InvalidInputError("points: method='population' needs a points DataFrame with population")
+                raise InvalidInputError(
+                    "points: method='population' needs a points DataFrame with population"
+                )
             xw, aud = _population(
                 xw, aud, codes, data, offsets, crs_name, res, points, population, points_code,
                 points_lat, points_lng, points_easting, points_northing, nested,
@@ -280,7 +292,9 @@ def _centroid(
             _, bad = _core.latlng_to_cell(cols[0], cols[1], 0, True)
             report_skipped(f"crosswalk({lat}/{lng})", bad, stacklevel=4)
     n = len(cells)
-    xw = pl.DataFrame([codes, series_from_numpy("cell", cells), pl.Series("weight", np.ones(n, dtype=np.float64))])
+    xw = pl.DataFrame(
+        [codes, series_from_numpy("cell", cells), pl.Series("weight", np.ones(n, dtype=np.float64))]
+    )
     xw = xw.filter(pl.col("cell") != 0)
     extra = pl.DataFrame(
         {
@@ -299,7 +313,9 @@ def _area(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     area, cell, weight, isect, area_m2, repaired, method = _core.polygon_crosswalk(data, offsets, crs, res)
     idx = series_from_numpy("i", area)
-    xw = pl.DataFrame([codes.gather(idx), series_from_numpy("cell", cell), series_from_numpy("weight", weight)])
+    xw = pl.DataFrame(
+        [codes.gather(idx), series_from_numpy("cell", cell), series_from_numpy("weight", weight)]
+    )
     covered = (
         pl.DataFrame({"i": idx, "a": isect}).group_by("i").agg(pl.col("a").sum()).sort("i")["a"].to_numpy()
     )
@@ -372,9 +388,9 @@ def _population(
             SkippedRowsWarning,
             stacklevel=4,
         )
-    pts = pl.DataFrame(
-        {"__a": area_idx, "cell": series_from_numpy("cell", cells), "pop": popv}
-    ).filter(~pl.Series(unmatched))
+    pts = pl.DataFrame({"__a": area_idx, "cell": series_from_numpy("cell", cells), "pop": popv}).filter(
+        ~pl.Series(unmatched)
+    )
     per_cell = pts.group_by("__a", "cell").agg(pl.col("pop").sum())
     totals = per_cell.group_by("__a").agg(total=pl.col("pop").sum()).filter(pl.col("total") > 0)
     weighted = (
@@ -388,7 +404,8 @@ def _population(
     pop_rows = weighted.select(pl.col("__a"), "cell", "weight")
     area_rows = area_xw.join(
         pl.DataFrame([codes, pl.int_range(len(codes), dtype=pl.UInt32, eager=True).alias("__a")]), on=name
-    ).filter(~pl.col("__a").is_in(pl.Series(np.flatnonzero(with_pop).astype(np.uint32))))
+    )
+    area_rows = area_rows.filter(pl.Series(~with_pop[area_rows["__a"].to_numpy()]))
     rows = pl.concat([pop_rows, area_rows.select("__a", "cell", "weight")]).sort("__a", "cell")
     xw = pl.DataFrame([codes.gather(rows["__a"]), rows["cell"], rows["weight"]])
     popsum = np.zeros(len(codes))

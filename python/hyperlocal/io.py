@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 from .cells import cell_to_boundary, cell_to_string
 from .exceptions import InvalidInputError
 
-__all__ = ["write", "atomic_path"]
+GEOPARQUET = (".parquet", ".geoparquet")
+
+__all__ = ["write", "atomic_path", "read_areas"]
 
 
 @contextlib.contextmanager
@@ -91,3 +93,84 @@ def write(df: pl.DataFrame, path: str | os.PathLike[str], *, cell: str = "cell")
     else:
         raise InvalidInputError(f"write: unsupported file type {suffix!r}; expected .parquet or .csv")
     return target
+
+
+def _crs_text(crs: object) -> object:
+    """PROJJSON dicts (GeoParquet) name their EPSG code in ``id``; other forms pass through."""
+    if isinstance(crs, dict):
+        ident = crs.get("id") or {}
+        if ident.get("authority") in ("EPSG", "OGC"):
+            return f"{ident['authority']}:{ident['code']}"
+        return json.dumps(crs)
+    return crs
+
+
+def read_areas(
+    path: str | os.PathLike[str],
+    *,
+    code: str,
+    layer: str | int | None = None,
+    columns: Sequence[str] = (),
+    crs: object = None,
+) -> pl.DataFrame:
+    """Read area polygons from GeoParquet, GeoPackage, GeoJSON or a shapefile.
+
+    Files are read with pyogrio (GDAL) into Arrow, or with pyarrow for GeoParquet; geometry stays WKB.
+
+    Parameters
+    ----------
+    code
+        The column holding the area codes (kept under that name).
+    layer
+        Layer name or index for multi-layer files (GeoPackage).
+    columns
+        Other attribute columns to keep.
+    crs
+        Override the file's CRS (for files that lack one). Must be WGS84 or British National Grid.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``code``, ``geometry`` (Binary, WKB), the extra ``columns``, and ``crs`` (``"EPSG:4326"`` or
+        ``"EPSG:27700"``, the same on every row), which :func:`hyperlocal.crosswalk` reads.
+    """
+    from .crosswalk import normalise_crs
+
+    p = Path(path)
+    if not p.exists():
+        raise InvalidInputError(f"read_areas: {p} does not exist")
+    if p.suffix.lower() in GEOPARQUET:
+        table = pq.read_table(p)
+        raw = (table.schema.metadata or {}).get(b"geo")
+        if raw is None:
+            raise InvalidInputError(f"read_areas: {p} has no GeoParquet 'geo' metadata")
+        meta = json.loads(raw)
+        geom_col = meta["primary_column"]
+        col_meta = meta["columns"][geom_col]
+        if col_meta.get("encoding", "WKB").upper() != "WKB":
+            raise InvalidInputError(
+                f"read_areas: {p} geometry encoding {col_meta['encoding']!r}; expected WKB"
+            )
+        file_crs: object = _crs_text(col_meta.get("crs", "OGC:CRS84")) or "OGC:CRS84"
+    else:
+        import pyogrio
+
+        meta_o, table = pyogrio.read_arrow(p, layer=layer)
+        geom_col = meta_o.get("geometry_name") or "wkb_geometry"
+        if geom_col not in table.column_names:
+            geom_col = "wkb_geometry" if "wkb_geometry" in table.column_names else "geometry"
+        file_crs = meta_o.get("crs")
+    missing = [c for c in [code, *columns] if c not in table.column_names]
+    if missing:
+        raise InvalidInputError(f"read_areas: {p} has no column(s) {missing}; it has {table.column_names}")
+    geom = table.column(geom_col)
+    if isinstance(geom.type, pa.ExtensionType):
+        geom = pa.chunked_array([c.storage for c in geom.chunks], type=geom.type.storage_type)
+    crs_name = normalise_crs(crs if crs is not None else _crs_text(file_crs))
+    df = pl.from_arrow(table.select([code, *columns]))
+    assert isinstance(df, pl.DataFrame)
+    g = pl.from_arrow(geom)
+    assert isinstance(g, pl.Series)
+    return df.with_columns(g.alias("geometry"), pl.lit(crs_name).alias("crs")).select(
+        code, "geometry", *columns, "crs"
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 import polars as pl
 from tqdm.auto import tqdm
 
-from ._convert import OnInvalid
 from .aggregate import apportion
 from .crosswalk import crosswalk
 from .io import write
@@ -27,31 +27,25 @@ def build_grid(
     extensive: Sequence[str] = (),
     intensive: Sequence[str] = (),
     weight: str | None = None,
-    easting: str | None = None,
-    northing: str | None = None,
-    lat: str = "lat",
-    lng: str = "lng",
-    on_invalid: OnInvalid = "raise",
+    method: str = "centroid",
     progress: bool = True,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Crosswalk ``areas`` at ``resolution`` and apportion ``values`` onto it. Returns (grid, crosswalk)."""
+    **crosswalk_options: Any,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Crosswalk ``areas`` at ``resolution`` and apportion ``values`` onto it.
+
+    Returns (grid, crosswalk, audit). ``crosswalk_options`` go to :func:`hyperlocal.crosswalk` (coordinates,
+    geometry, points, ...).
+    """
     with tqdm(total=2, desc="grid", unit="step", disable=not progress, leave=False) as bar:
-        bar.set_postfix_str("crosswalk")
-        xw = crosswalk(
-            areas,
-            resolution=resolution,
-            code=code,
-            easting=easting,
-            northing=northing,
-            lat=lat,
-            lng=lng,
-            on_invalid=on_invalid,
+        bar.set_postfix_str(f"crosswalk ({method})")
+        xw, audit = crosswalk(
+            areas, resolution=resolution, code=code, method=method, audit=True, **crosswalk_options
         )
         bar.update()
         bar.set_postfix_str("apportion")
         grid = apportion(values, xw, code=code, extensive=extensive, intensive=intensive, weight=weight)
         bar.update()
-    return grid, xw
+    return grid, xw, audit
 
 
 HEALTH = ("very_good", "good", "fair", "bad", "very_bad")
@@ -80,7 +74,7 @@ def demo(
         bar.update()
         bar.set_postfix_str(steps[1])
         counts = [f"{c}_{y}" for y in (2011, 2021) for c in HEALTH]
-        grid, _ = build_grid(
+        grid, _, _ = build_grid(
             nation.areas,
             nation.areas,
             resolution=resolution,
