@@ -8,12 +8,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import h3
+import hyperlocal as hl
 import numpy as np
 import polars as pl
 import pytest
 import shapely
-
-import hyperlocal as hl
 from hyperlocal.exceptions import InvalidInputError, SkippedRowsWarning
 
 
