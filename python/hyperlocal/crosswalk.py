@@ -8,7 +8,6 @@ the weight sum and the method actually used.
 
 from __future__ import annotations
 
-from typing import Any, Literal, overload
 
 import numpy as np
 import polars as pl
@@ -125,16 +124,6 @@ def _cells(lat: np.ndarray, lng: np.ndarray, res: int, nested: bool, skip: bool)
         else:
             cells = _core.cell_to_parent(cells, res)
     return cells, bad[0]
-
-
-@overload
-def crosswalk(
-    areas: pl.DataFrame, *, resolution: int, audit: Literal[False] = ..., **kw: Any
-) -> pl.DataFrame: ...
-@overload
-def crosswalk(
-    areas: pl.DataFrame, *, resolution: int, audit: Literal[True], **kw: Any
-) -> tuple[pl.DataFrame, pl.DataFrame]: ...
 
 
 def crosswalk(
