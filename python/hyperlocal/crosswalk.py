@@ -8,7 +8,6 @@ the weight sum and the method actually used.
 
 from __future__ import annotations
 
-
 import numpy as np
 import polars as pl
 

@@ -38,9 +38,11 @@ def build_grid(
     """
     with tqdm(total=2, desc="grid", unit="step", disable=not progress, leave=False) as bar:
         bar.set_postfix_str(f"crosswalk ({method})")
-        xw, audit = crosswalk(
+        out = crosswalk(
             areas, resolution=resolution, code=code, method=method, audit=True, **crosswalk_options
         )
+        assert isinstance(out, tuple)
+        xw, audit = out
         bar.update()
         bar.set_postfix_str("apportion")
         grid = apportion(values, xw, code=code, extensive=extensive, intensive=intensive, weight=weight)
