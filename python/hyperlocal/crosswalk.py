@@ -233,7 +233,7 @@ def crosswalk(
                 xw, aud, codes, data, offsets, crs_name, res, points, population, points_code,
                 points_lat, points_lng, points_easting, points_northing, nested,
             )  # fmt: skip
-    return (xw, aud) if audit else xw
+    return (xw, _audit(codes, xw, aud)) if audit else xw
 
 
 def _audit(codes: pl.Series, xw: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
@@ -293,7 +293,7 @@ def _centroid(
             "population": pl.Series([None] * n, dtype=pl.Float64),
         }
     )
-    return xw, _audit(codes, xw, extra)
+    return xw, extra
 
 
 def _area(
@@ -304,9 +304,7 @@ def _area(
     xw = pl.DataFrame(
         [codes.gather(idx), series_from_numpy("cell", cell), series_from_numpy("weight", weight)]
     )
-    covered = (
-        pl.DataFrame({"i": idx, "a": isect}).group_by("i").agg(pl.col("a").sum()).sort("i")["a"].to_numpy()
-    )
+    covered = np.bincount(area, weights=isect, minlength=len(codes))
     extra = pl.DataFrame(
         {
             "method": pl.Series([_METHOD_NAMES[int(m)] for m in method], dtype=pl.String),
@@ -316,12 +314,12 @@ def _area(
             "population": pl.Series([None] * len(area_m2), dtype=pl.Float64),
         }
     )
-    return xw, _audit(codes, xw, extra)
+    return xw, extra
 
 
 def _population(
     area_xw: pl.DataFrame,
-    area_audit: pl.DataFrame,
+    area_extra: pl.DataFrame,
     codes: pl.Series,
     data: np.ndarray,
     offsets: np.ndarray,
@@ -398,11 +396,11 @@ def _population(
     xw = pl.DataFrame([codes.gather(rows["__a"]), rows["cell"], rows["weight"]])
     popsum = np.zeros(len(codes))
     popsum[totals["__a"].to_numpy()] = totals["total"].to_numpy()
-    extra = area_audit.select(
+    extra = area_extra.select(
         method=pl.when(pl.Series(with_pop)).then(pl.lit("population")).otherwise(pl.lit("fallback")),
         repaired="repaired",
         area_m2="area_m2",
         covered_m2="covered_m2",
         population=pl.Series(popsum),
     )
-    return xw, _audit(codes, xw, extra)
+    return xw, extra

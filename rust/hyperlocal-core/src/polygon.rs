@@ -63,17 +63,31 @@ impl Reader<'_> {
         Ok(v)
     }
     fn u32(&mut self) -> std::result::Result<u32, GeomIssue> {
-        let s = self.b.get(self.pos..self.pos + 4).ok_or(GeomIssue::Malformed)?;
+        let s = self
+            .b
+            .get(self.pos..self.pos + 4)
+            .ok_or(GeomIssue::Malformed)?;
         self.pos += 4;
         let a = [s[0], s[1], s[2], s[3]];
-        Ok(if self.le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) })
+        Ok(if self.le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        })
     }
     fn f64(&mut self) -> std::result::Result<f64, GeomIssue> {
-        let s = self.b.get(self.pos..self.pos + 8).ok_or(GeomIssue::Malformed)?;
+        let s = self
+            .b
+            .get(self.pos..self.pos + 8)
+            .ok_or(GeomIssue::Malformed)?;
         self.pos += 8;
         let mut a = [0u8; 8];
         a.copy_from_slice(s);
-        Ok(if self.le { f64::from_le_bytes(a) } else { f64::from_be_bytes(a) })
+        Ok(if self.le {
+            f64::from_le_bytes(a)
+        } else {
+            f64::from_be_bytes(a)
+        })
     }
     /// Byte order and geometry type; returns (base type, number of ordinates per vertex).
     fn header(&mut self) -> std::result::Result<(u32, usize), GeomIssue> {
@@ -155,7 +169,11 @@ fn read_polygon(r: &mut Reader<'_>, dims: usize, crs: Crs) -> std::result::Resul
 }
 
 fn parse(wkb: &[u8], crs: Crs) -> std::result::Result<Vec<Poly>, GeomIssue> {
-    let mut r = Reader { b: wkb, pos: 0, le: true };
+    let mut r = Reader {
+        b: wkb,
+        pos: 0,
+        le: true,
+    };
     let (base, dims) = r.header()?;
     let polys = match base {
         3 => vec![read_polygon(&mut r, dims, crs)?],
@@ -190,7 +208,9 @@ const WGS84_E2: f64 = 0.006_694_379_990_141_317;
 fn authalic_q(sin_phi: f64) -> f64 {
     let e = WGS84_E2.sqrt();
     let es = e * sin_phi;
-    (1.0 - WGS84_E2) * (sin_phi / (1.0 - WGS84_E2 * sin_phi * sin_phi) - (1.0 / (2.0 * e)) * ((1.0 - es) / (1.0 + es)).ln())
+    (1.0 - WGS84_E2)
+        * (sin_phi / (1.0 - WGS84_E2 * sin_phi * sin_phi)
+            - (1.0 / (2.0 * e)) * ((1.0 - es) / (1.0 + es)).ln())
 }
 
 /// Radius of the sphere with the WGS84 ellipsoid's surface area, R_q = a·√(q_p/2).
@@ -213,9 +233,17 @@ struct Laea {
 impl Laea {
     fn new(lat0: f64, lng0: f64) -> Self {
         let qp = authalic_q(1.0);
-        let beta0 = (authalic_q(lat0.to_radians().sin()) / qp).clamp(-1.0, 1.0).asin();
+        let beta0 = (authalic_q(lat0.to_radians().sin()) / qp)
+            .clamp(-1.0, 1.0)
+            .asin();
         let (s, c) = beta0.sin_cos();
-        Laea { sin0: s, cos0: c, lng0: lng0.to_radians(), qp, r: authalic_radius() }
+        Laea {
+            sin0: s,
+            cos0: c,
+            lng0: lng0.to_radians(),
+            qp,
+            r: authalic_radius(),
+        }
     }
     #[inline]
     fn fwd(&self, (lat, lng): Pt) -> Pt {
@@ -224,7 +252,33 @@ impl Laea {
         let (sl, cl) = (lng.to_radians() - self.lng0).sin_cos();
         let denom = 1.0 + self.sin0 * sb + self.cos0 * cb * cl;
         let k = (2.0 / denom.max(1e-300)).sqrt();
-        (self.r * k * cb * sl, self.r * k * (self.cos0 * sb - self.sin0 * cb * cl))
+        (
+            self.r * k * cb * sl,
+            self.r * k * (self.cos0 * sb - self.sin0 * cb * cl),
+        )
+    }
+    /// Inverse: projected metres back to geodetic (lat, lng) degrees (Snyder eqs. 24-16, 24-17, 20-14 and
+    /// the authalic-to-geodetic series 3-18; better than a millimetre).
+    fn inv(&self, (x, y): Pt) -> Pt {
+        let rho = (x * x + y * y).sqrt();
+        let (beta, lam) = if rho < 1e-12 {
+            (self.sin0.asin(), self.lng0)
+        } else {
+            let c = 2.0 * (rho / (2.0 * self.r)).min(1.0).asin();
+            let (sc, cc) = c.sin_cos();
+            let beta = (cc * self.sin0 + y * sc * self.cos0 / rho)
+                .clamp(-1.0, 1.0)
+                .asin();
+            let lam = self.lng0 + (x * sc).atan2(rho * self.cos0 * cc - y * self.sin0 * sc);
+            (beta, lam)
+        };
+        let e2 = WGS84_E2;
+        let (e4, e6) = (e2 * e2, e2 * e2 * e2);
+        let phi = beta
+            + (e2 / 3.0 + 31.0 * e4 / 180.0 + 517.0 * e6 / 5040.0) * (2.0 * beta).sin()
+            + (23.0 * e4 / 360.0 + 251.0 * e6 / 3780.0) * (4.0 * beta).sin()
+            + (761.0 * e6 / 45360.0) * (6.0 * beta).sin();
+        (phi.to_degrees(), lam.to_degrees())
     }
 }
 
@@ -254,7 +308,9 @@ fn seg_intersection(p1: Pt, p2: Pt, p3: Pt, p4: Pt) -> Option<Pt> {
     let d2 = cross(p3, p4, p2);
     let d3 = cross(p1, p2, p3);
     let d4 = cross(p1, p2, p4);
-    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0)) && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0)) {
+    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0))
+        && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0))
+    {
         let t = d1 / (d1 - d2);
         Some((p1.0 + t * (p2.0 - p1.0), p1.1 + t * (p2.1 - p1.1)))
     } else {
@@ -329,8 +385,9 @@ fn simple_loops(ring: Vec<Pt>) -> (Vec<Vec<Pt>>, bool) {
 struct Projected {
     proj: Laea,
     loops: Vec<(Vec<Pt>, f64)>,
-    /// Rings in lat/lng (for sampling the boundary).
+    /// Rings in lat/lng and the same rings projected, before repair (for walking the boundary).
     rings_ll: Vec<Vec<Pt>>,
+    loops_raw: Vec<(Vec<Pt>, f64)>,
     bbox: (f64, f64, f64, f64), // lat_min, lat_max, lng_min, lng_max
     area_m2: f64,
     repaired: bool,
@@ -341,12 +398,18 @@ fn project(polys: Vec<Poly>) -> Projected {
     for p in &polys {
         for r in &p.rings {
             for &(la, ln) in r {
-                bbox = (bbox.0.min(la), bbox.1.max(la), bbox.2.min(ln), bbox.3.max(ln));
+                bbox = (
+                    bbox.0.min(la),
+                    bbox.1.max(la),
+                    bbox.2.min(ln),
+                    bbox.3.max(ln),
+                );
             }
         }
     }
     let proj = Laea::new(0.5 * (bbox.0 + bbox.1), 0.5 * (bbox.2 + bbox.3));
     let mut loops = Vec::new();
+    let mut loops_raw = Vec::new();
     let mut rings_ll = Vec::new();
     let mut repaired = false;
     for p in polys {
@@ -354,6 +417,7 @@ fn project(polys: Vec<Poly>) -> Projected {
             let sign = if k == 0 { 1.0 } else { -1.0 };
             let xy: Vec<Pt> = r.iter().map(|&q| proj.fwd(q)).collect();
             rings_ll.push(r);
+            loops_raw.push((xy.clone(), sign));
             let (ls, rep) = simple_loops(xy);
             repaired |= rep;
             for l in ls {
@@ -361,8 +425,20 @@ fn project(polys: Vec<Poly>) -> Projected {
             }
         }
     }
-    let area_m2 = loops.iter().map(|(l, s)| s * signed_area(l).abs()).sum::<f64>().max(0.0);
-    Projected { proj, loops, rings_ll, bbox, area_m2, repaired }
+    let area_m2 = loops
+        .iter()
+        .map(|(l, s)| s * signed_area(l).abs())
+        .sum::<f64>()
+        .max(0.0);
+    Projected {
+        proj,
+        loops,
+        rings_ll,
+        loops_raw,
+        bbox,
+        area_m2,
+        repaired,
+    }
 }
 
 /// Sutherland–Hodgman: clip `subject` by the convex counter-clockwise polygon `clip`.
@@ -446,80 +522,239 @@ fn cell_of(lat: f64, lng: f64, res: Resolution) -> Option<CellIndex> {
     LatLng::new(lat, lng).ok().map(|ll| ll.to_cell(res))
 }
 
-/// Candidate cells split into (boundary cells to clip, other cells to test by centre).
-fn candidates(p: &Projected, res: Resolution) -> (Vec<CellIndex>, Vec<CellIndex>) {
+/// A hasher for cell indices (one 64-bit finaliser): far cheaper than SipHash here.
+#[derive(Default, Clone, Copy)]
+struct CellHasher(u64);
+
+impl std::hash::Hasher for CellHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        // MurmurHash3's fmix64 finaliser: every input bit reaches the low (bucket) and high (tag) bits.
+        let mut x = v;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^= x >> 33;
+        self.0 = x;
+    }
+}
+
+type CellBuild = std::hash::BuildHasherDefault<CellHasher>;
+type CellMap<V> = std::collections::HashMap<CellIndex, V, CellBuild>;
+type CellSet = std::collections::HashSet<CellIndex, CellBuild>;
+
+/// The neighbours of a cell (and the cell), without allocating.
+fn disk1(c: CellIndex, f: &mut impl FnMut(CellIndex)) {
+    let mut fast = [None; 7];
+    let mut ok = true;
+    for (slot, n) in fast.iter_mut().zip(c.grid_disk_fast(1)) {
+        ok &= n.is_some();
+        *slot = n;
+    }
+    if ok {
+        fast.iter().flatten().for_each(|&n| f(n));
+    } else {
+        c.grid_disk_safe(1).for_each(f);
+    }
+}
+
+/// Per-area cache of projected hexagons (counter-clockwise) and their areas.
+struct Hexes<'a> {
+    proj: &'a Laea,
+    map: CellMap<(Vec<Pt>, f64)>,
+    /// Cell boundaries in lat/lng, shared by the areas one thread processes (neighbours share cells).
+    shared: &'a mut CellMap<Vec<Pt>>,
+}
+
+impl Hexes<'_> {
+    fn get(&mut self, c: CellIndex) -> &(Vec<Pt>, f64) {
+        let proj = self.proj;
+        let shared = &mut *self.shared;
+        self.map.entry(c).or_insert_with(|| {
+            if shared.len() > 200_000 {
+                shared.clear();
+            }
+            let ll = shared
+                .entry(c)
+                .or_insert_with(|| c.boundary().iter().map(|v| (v.lat(), v.lng())).collect());
+            let mut h: Vec<Pt> = ll.iter().map(|&v| proj.fwd(v)).collect();
+            let a = signed_area(&h);
+            if a < 0.0 {
+                h.reverse();
+            }
+            (h, a.abs())
+        })
+    }
+}
+
+/// Is `p` inside (or within `tol` metres of) the convex counter-clockwise polygon `h`.
+fn inside_convex(h: &[Pt], p: Pt, tol: f64) -> bool {
+    let m = h.len();
+    (0..m).all(|i| {
+        let (a, b) = (h[i], h[(i + 1) % m]);
+        let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+        cross(a, b, p) >= -tol * len
+    })
+}
+
+/// Parameter t in [0, 1] at which the segment a→b leaves the convex counter-clockwise polygon `h`
+/// (Cyrus–Beck), or None if it never does.
+fn exit_t(h: &[Pt], a: Pt, b: Pt) -> Option<f64> {
+    let m = h.len();
+    let d = (b.0 - a.0, b.1 - a.1);
+    let mut t_exit = f64::INFINITY;
+    for i in 0..m {
+        let (p, q) = (h[i], h[(i + 1) % m]);
+        let f0 = cross(p, q, a);
+        let cd = (q.0 - p.0) * d.1 - (q.1 - p.1) * d.0;
+        if cd < 0.0 {
+            t_exit = t_exit.min(f0 / -cd);
+        }
+    }
+    (t_exit.is_finite()).then_some(t_exit)
+}
+
+/// The cells the boundary of an area crosses: each ring is walked segment by segment from cell to cell
+/// (leave the current hexagon, step just past the exit point, look the next cell up), so every crossed cell
+/// is found with one cell lookup each, however thin the polygon. Segments the walk cannot follow (numerical
+/// corner cases) are sampled densely instead, with the neighbours of the sampled cells added.
+fn boundary_cells(p: &Projected, res: Resolution, hexes: &mut Hexes<'_>) -> Vec<CellIndex> {
+    let mut cells: Vec<CellIndex> = Vec::new();
     let step_m = 0.3 * AVG_EDGE_M[usize::from(u8::from(res))];
-    let dlat = step_m / 111_320.0;
-    let (la0, la1, ln0, ln1) = p.bbox;
-    let coslat = la0.abs().max(la1.abs()).min(89.9).to_radians().cos();
-    let dlng = step_m / (111_320.0 * coslat);
-    // Boundary: every vertex and points along every edge no further apart than the step.
-    let mut edge: Vec<CellIndex> = Vec::new();
-    for r in &p.rings_ll {
-        let n = r.len();
+    for (ring_ll, (ring_xy, _)) in p.rings_ll.iter().zip(&p.loops_raw) {
+        let n = ring_ll.len();
+        if n == 0 {
+            continue;
+        }
+        let Some(mut cur) = cell_of(ring_ll[0].0, ring_ll[0].1, res) else {
+            continue;
+        };
+        cells.push(cur);
         for i in 0..n {
-            let (a, b) = (r[i], r[(i + 1) % n]);
-            let k = (((b.0 - a.0) / dlat).abs().max(((b.1 - a.1) / dlng).abs()).ceil() as usize).max(1);
-            for s in 0..k {
-                let t = s as f64 / k as f64;
-                if let Some(c) = cell_of(a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1), res) {
-                    edge.push(c);
+            let (a, b) = (ring_xy[i], ring_xy[(i + 1) % n]);
+            let seg = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+            if seg == 0.0 {
+                continue;
+            }
+            let mut t0 = 0.0f64;
+            let mut ok = true;
+            for _ in 0..100_000 {
+                let h = &hexes.get(cur).0;
+                if inside_convex(h, b, 1e-6) {
+                    break;
+                }
+                let t = match exit_t(h, a, b) {
+                    Some(t) => t.max(t0),
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                };
+                if t >= 1.0 {
+                    break;
+                }
+                let mut eps = (1e-3 / seg).max(1e-12);
+                let mut next = cur;
+                for _ in 0..6 {
+                    let tn = (t + eps).min(1.0);
+                    let q = p.proj.inv((a.0 + tn * (b.0 - a.0), a.1 + tn * (b.1 - a.1)));
+                    if let Some(c) = cell_of(q.0, q.1, res) {
+                        next = c;
+                    }
+                    if next != cur {
+                        break;
+                    }
+                    eps *= 10.0;
+                }
+                if next == cur {
+                    ok = false;
+                    break;
+                }
+                cur = next;
+                cells.push(cur);
+                t0 = t;
+            }
+            if !ok {
+                // Dense fallback for this segment.
+                let k = ((seg / step_m).ceil() as usize).max(1);
+                for s in 0..=k {
+                    let t = s as f64 / k as f64;
+                    let q = p.proj.inv((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)));
+                    if let Some(c) = cell_of(q.0, q.1, res) {
+                        disk1(c, &mut |n| cells.push(n));
+                    }
+                }
+                let q = p.proj.inv(b);
+                if let Some(c) = cell_of(q.0, q.1, res) {
+                    cur = c;
                 }
             }
         }
     }
-    edge.sort_unstable();
-    edge.dedup();
-    let mut boundary: Vec<CellIndex> = edge.iter().flat_map(|c| c.grid_disk::<Vec<_>>(1)).collect();
-    boundary.sort_unstable();
-    boundary.dedup();
-    // Interior lattice over the bounding box.
-    let nlat = ((la1 - la0) / dlat).ceil() as usize + 1;
-    let nlng = ((ln1 - ln0) / dlng).ceil() as usize + 1;
-    let mut inner: Vec<CellIndex> = Vec::new();
-    for i in 0..nlat {
-        let lat = (la0 + i as f64 * dlat).min(la1);
-        for j in 0..nlng {
-            let lng = (ln0 + j as f64 * dlng).min(ln1);
-            if let Some(c) = cell_of(lat, lng, res) {
-                inner.push(c);
-            }
-        }
-    }
-    inner.sort_unstable();
-    inner.dedup();
-    inner.retain(|c| boundary.binary_search(c).is_err());
-    (boundary, inner)
+    cells.sort_unstable();
+    cells.dedup();
+    cells
 }
 
-/// Intersection areas (m²) of one projected area with its candidate cells, ascending by cell; zero-area cells
-/// are left out.
-fn area_cells(p: &Projected, res: Resolution) -> Vec<(u64, f64)> {
-    let (boundary, inner) = candidates(p, res);
-    let mut out: Vec<(u64, f64)> = Vec::with_capacity(boundary.len() + inner.len());
-    let (mut buf, mut clipped) = (Vec::new(), Vec::new());
-    let hexagon = |c: CellIndex| -> Vec<Pt> {
-        let mut h: Vec<Pt> = c.boundary().iter().map(|ll| p.proj.fwd((ll.lat(), ll.lng()))).collect();
-        if signed_area(&h) < 0.0 {
-            h.reverse();
-        }
-        h
+/// Intersection areas (m²) of one projected area with the cells it touches, ascending by cell; zero-area
+/// cells are left out. Boundary cells are clipped; interior cells are found by flooding outwards from them,
+/// each decided by one point-in-polygon test of its centre and taken whole, until the area is accounted for.
+fn area_cells(p: &Projected, res: Resolution, shared: &mut CellMap<Vec<Pt>>) -> Vec<(u64, f64)> {
+    let mut hexes = Hexes {
+        proj: &p.proj,
+        map: CellMap::default(),
+        shared,
     };
-    for c in boundary {
-        let hex = hexagon(c);
+    let boundary = boundary_cells(p, res, &mut hexes);
+    let mut out: Vec<(u64, f64)> = Vec::with_capacity(boundary.len());
+    let (mut buf, mut clipped) = (Vec::new(), Vec::new());
+    let mut acc = 0.0;
+    for &c in &boundary {
+        let (hex, _) = hexes.get(c);
         let mut a = 0.0;
         for (l, sign) in &p.loops {
-            clip_convex(l, &hex, &mut buf, &mut clipped);
+            clip_convex(l, hex, &mut buf, &mut clipped);
             a += sign * signed_area(&clipped).abs();
         }
         if a > 0.0 {
+            acc += a;
             out.push((u64::from(c), a));
         }
     }
-    for c in inner {
-        let centre = LatLng::from(c);
-        if contains(&p.loops, p.proj.fwd((centre.lat(), centre.lng()))) {
-            out.push((u64::from(c), signed_area(&hexagon(c)).abs()));
+    let target = p.area_m2;
+    if acc < target * (1.0 - 1e-9) {
+        let mut seen: CellSet = boundary.iter().copied().collect();
+        let mut stack: Vec<CellIndex> = Vec::new();
+        for &c in &boundary {
+            disk1(c, &mut |nb| {
+                if seen.insert(nb) {
+                    stack.push(nb);
+                }
+            });
+        }
+        while let Some(c) = stack.pop() {
+            if acc >= target * (1.0 - 1e-12) {
+                break;
+            }
+            let centre = LatLng::from(c);
+            if contains(&p.loops, p.proj.fwd((centre.lat(), centre.lng()))) {
+                let a = hexes.get(c).1;
+                acc += a;
+                out.push((u64::from(c), a));
+                disk1(c, &mut |nb| {
+                    if seen.insert(nb) {
+                        stack.push(nb);
+                    }
+                });
+            }
         }
     }
     out.sort_unstable_by_key(|x| x.0);
@@ -552,7 +787,8 @@ pub struct PolygonCrosswalk {
 
 /// Parse every geometry; errors name the rows by issue.
 fn parse_all(geoms: &[&[u8]], crs: Crs) -> Result<Vec<Projected>> {
-    let parsed: Vec<std::result::Result<Vec<Poly>, GeomIssue>> = geoms.par_iter().map(|g| parse(g, crs)).collect();
+    let parsed: Vec<std::result::Result<Vec<Poly>, GeomIssue>> =
+        geoms.par_iter().map(|g| parse(g, crs)).collect();
     let mut lists: [RowList; 4] = Default::default();
     for (i, p) in parsed.iter().enumerate() {
         if let Err(e) = p {
@@ -566,7 +802,9 @@ fn parse_all(geoms: &[&[u8]], crs: Crs) -> Result<Vec<Projected>> {
             GeomIssue::OutOfRange,
             match crs {
                 Crs::Wgs84 => "coordinates in range for WGS84 (|lng| <= 180, |lat| <= 90)",
-                Crs::Bng => "coordinates in range for British National Grid (0..700000 E, 0..1300000 N)",
+                Crs::Bng => {
+                    "coordinates in range for British National Grid (0..700000 E, 0..1300000 N)"
+                }
             },
         ),
         (GeomIssue::Malformed, "well-formed WKB"),
@@ -574,30 +812,83 @@ fn parse_all(geoms: &[&[u8]], crs: Crs) -> Result<Vec<Projected>> {
     for (issue, expected) in names {
         let rows = std::mem::take(&mut lists[issue as usize]);
         if !rows.is_empty() {
-            return Err(HlError::InvalidValues { arg: "geometry".into(), rows, expected: expected.into() });
+            return Err(HlError::InvalidValues {
+                arg: "geometry".into(),
+                rows,
+                expected: expected.into(),
+            });
         }
     }
-    Ok(parsed.into_par_iter().map(|p| project(p.unwrap_or_default())).collect())
+    Ok(parsed
+        .into_par_iter()
+        .map(|p| project(p.unwrap_or_default()))
+        .collect())
 }
+
+/// One area's cells with their intersection areas, and how they were obtained.
+type AreaResult = (usize, Vec<(u64, f64)>, AreaMethod);
 
 /// Exact area-share crosswalk of polygons (WKB) onto cells at `res`. Every area's weights sum to 1 (to
 /// rounding); rows come ordered by area, then cell, whatever the number of threads.
 pub fn polygon_crosswalk(geoms: &[&[u8]], crs: Crs, res: Resolution) -> Result<PolygonCrosswalk> {
     let projected = parse_all(geoms, crs)?;
-    let per_area: Vec<(Vec<(u64, f64)>, AreaMethod)> = projected
-        .par_iter()
-        .map(|p| {
-            let cells = area_cells(p, res);
-            let total: f64 = cells.iter().map(|c| c.1).sum();
-            if total > 0.0 && p.area_m2 > 0.0 {
-                (cells, AreaMethod::Area)
-            } else {
-                let first = p.rings_ll.first().and_then(|r| r.first()).copied().unwrap_or((0.0, 0.0));
-                let c = cell_of(first.0, first.1, res).map(u64::from).unwrap_or(0);
-                (vec![(c, 0.0)], AreaMethod::Degenerate)
-            }
+    // Work in spatial order (by the res-5 cell of each area's first vertex), so that the areas one thread
+    // handles are neighbours and share cell boundaries; results go back to input order.
+    let mut order: Vec<(u64, usize)> = projected
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let first = p
+                .rings_ll
+                .first()
+                .and_then(|r| r.first())
+                .copied()
+                .unwrap_or((0.0, 0.0));
+            (
+                cell_of(first.0, first.1, Resolution::Five)
+                    .map(u64::from)
+                    .unwrap_or(0),
+                i,
+            )
         })
         .collect();
+    order.sort_unstable();
+    // A few contiguous runs per thread, each with its own boundary cache (results do not depend on it).
+    let run = order
+        .len()
+        .div_ceil(16 * rayon::current_num_threads())
+        .max(1);
+    let done: Vec<AreaResult> = order
+        .par_chunks(run)
+        .flat_map_iter(|chunk| {
+            let mut shared = CellMap::<Vec<Pt>>::default();
+            chunk
+                .iter()
+                .map(|&(_, i)| {
+                    let p = &projected[i];
+                    let cells = area_cells(p, res, &mut shared);
+                    let total: f64 = cells.iter().map(|c| c.1).sum();
+                    if total > 0.0 && p.area_m2 > 0.0 {
+                        (i, cells, AreaMethod::Area)
+                    } else {
+                        let first = p
+                            .rings_ll
+                            .first()
+                            .and_then(|r| r.first())
+                            .copied()
+                            .unwrap_or((0.0, 0.0));
+                        let c = cell_of(first.0, first.1, res).map(u64::from).unwrap_or(0);
+                        (i, vec![(c, 0.0)], AreaMethod::Degenerate)
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut per_area: Vec<(Vec<(u64, f64)>, AreaMethod)> =
+        vec![(Vec::new(), AreaMethod::Area); projected.len()];
+    for (i, cells, m) in done {
+        per_area[i] = (cells, m);
+    }
     let mut out = PolygonCrosswalk::default();
     for (i, ((cells, method), p)) in per_area.into_iter().zip(&projected).enumerate() {
         let total: f64 = cells.iter().map(|c| c.1).sum();
@@ -605,7 +896,11 @@ pub fn polygon_crosswalk(geoms: &[&[u8]], crs: Crs, res: Resolution) -> Result<P
             out.area.push(i as u32);
             out.cell.push(*c);
             out.isect_m2.push(*a);
-            out.weight.push(if method == AreaMethod::Area { a / total } else { 1.0 });
+            out.weight.push(if method == AreaMethod::Area {
+                a / total
+            } else {
+                1.0
+            });
         }
         out.area_m2.push(p.area_m2);
         out.repaired.push(p.repaired);
@@ -622,7 +917,8 @@ pub fn locate_points(geoms: &[&[u8]], crs: Crs, lat: &[f64], lng: &[f64]) -> Res
     let projected = parse_all(geoms, crs)?;
     const BIN: f64 = 0.02; // degrees
     let key = |la: f64, ln: f64| ((la / BIN).floor() as i64, (ln / BIN).floor() as i64);
-    let mut bins: std::collections::HashMap<(i64, i64), Vec<u32>> = std::collections::HashMap::new();
+    let mut bins: std::collections::HashMap<(i64, i64), Vec<u32>> =
+        std::collections::HashMap::new();
     for (i, p) in projected.iter().enumerate() {
         let (a0, b0) = key(p.bbox.0, p.bbox.2);
         let (a1, b1) = key(p.bbox.1, p.bbox.3);
@@ -677,6 +973,18 @@ mod tests {
     }
 
     #[test]
+    fn laea_round_trips_to_a_millimetre() {
+        let proj = Laea::new(52.0, -1.5);
+        for &(lat, lng) in &[(52.0, -1.5), (50.1, -5.6), (55.8, 1.7), (51.5, -0.12)] {
+            let (y, x) = proj.inv(proj.fwd((lat, lng)));
+            assert!(
+                (y - lat).abs() < 1e-8 && (x - lng).abs() < 1e-8,
+                "{lat} {lng} -> {y} {x}"
+            );
+        }
+    }
+
+    #[test]
     fn weights_sum_to_one_and_areas_add_up() {
         let g = square(530_000.0, 180_000.0, 3_000.0);
         let xw = polygon_crosswalk(&[&g], Crs::Bng, Resolution::Eight).unwrap();
@@ -685,14 +993,18 @@ mod tests {
         let covered: f64 = xw.isect_m2.iter().sum();
         // 3 km × 3 km on the grid is 9 km² / k² on the ground, k ≈ 0.99981 being the grid's point scale factor
         // 130 km east of the central meridian: 9.0034 km².
-        assert!((xw.area_m2[0] - 9.0034e6).abs() / 9.0e6 < 2e-4, "{}", xw.area_m2[0]);
+        assert!(
+            (xw.area_m2[0] - 9.0034e6).abs() / 9.0e6 < 2e-4,
+            "{}",
+            xw.area_m2[0]
+        );
         assert!((covered - xw.area_m2[0]).abs() / xw.area_m2[0] < 1e-4);
         assert!(xw.cell.len() > 10);
     }
 
     #[test]
     fn tiny_square_gets_its_one_cell_and_thin_strip_every_cell() {
-        let c = CellIndex::try_from(0x8919_5da4_9b7f_fffu64).unwrap();
+        let c = CellIndex::try_from(0x0891_95da_49b7_ffff_u64).unwrap();
         let ll = LatLng::from(c);
         let d = 0.00004; // ~4 m
         let g = polygon_wkb(&[
@@ -705,12 +1017,24 @@ mod tests {
         assert_eq!(xw.cell, vec![u64::from(c)]);
         assert_eq!(xw.weight, vec![1.0]);
         // A 5 m wide, 3 km long strip crosses many res-9 cells: all of them are found.
-        let strip = polygon_wkb(&[(530_000.0, 180_000.0), (533_000.0, 180_000.0), (533_000.0, 180_005.0), (530_000.0, 180_005.0)]);
+        let strip = polygon_wkb(&[
+            (530_000.0, 180_000.0),
+            (533_000.0, 180_000.0),
+            (533_000.0, 180_005.0),
+            (530_000.0, 180_005.0),
+        ]);
         let xw = polygon_crosswalk(&[&strip], Crs::Bng, Resolution::Nine).unwrap();
         assert!(xw.cell.len() >= 8, "{}", xw.cell.len());
-        let (lat, lng): (Vec<f64>, Vec<f64>) =
-            (0..=3000).map(|k| bng_point(530_000.0 + k as f64, 180_002.5)).unzip();
-        let (mut cells, _) = crate::cells::latlng_to_cell(&lat, &lng, Resolution::Nine, crate::cells::OnInvalid::Raise).unwrap();
+        let (lat, lng): (Vec<f64>, Vec<f64>) = (0..=3000)
+            .map(|k| bng_point(530_000.0 + k as f64, 180_002.5))
+            .unzip();
+        let (mut cells, _) = crate::cells::latlng_to_cell(
+            &lat,
+            &lng,
+            Resolution::Nine,
+            crate::cells::OnInvalid::Raise,
+        )
+        .unwrap();
         cells.sort_unstable();
         cells.dedup();
         for c in cells {
@@ -724,7 +1048,10 @@ mod tests {
         let mut b = vec![1u8];
         b.extend_from_slice(&3u32.to_le_bytes());
         b.extend_from_slice(&2u32.to_le_bytes());
-        for (e, n, s) in [(500_000.0, 200_000.0, 2000.0), (500_500.0, 200_500.0, 1000.0)] {
+        for (e, n, s) in [
+            (500_000.0, 200_000.0, 2000.0),
+            (500_500.0, 200_500.0, 1000.0),
+        ] {
             b.extend_from_slice(&5u32.to_le_bytes());
             for (x, y) in [(e, n), (e + s, n), (e + s, n + s), (e, n + s), (e, n)] {
                 b.extend_from_slice(&f64::to_le_bytes(x));
@@ -732,13 +1059,26 @@ mod tests {
             }
         }
         let xw = polygon_crosswalk(&[&b], Crs::Bng, Resolution::Eight).unwrap();
-        assert!((xw.area_m2[0] - 3.0e6).abs() / 3.0e6 < 1e-3, "{}", xw.area_m2[0]);
+        assert!(
+            (xw.area_m2[0] - 3.0e6).abs() / 3.0e6 < 1e-3,
+            "{}",
+            xw.area_m2[0]
+        );
         assert!(!xw.repaired[0]);
         // A figure of eight: two 1 km triangles, measured as their sum, flagged as repaired.
-        let bow = polygon_wkb(&[(400_000.0, 300_000.0), (402_000.0, 302_000.0), (402_000.0, 300_000.0), (400_000.0, 302_000.0)]);
+        let bow = polygon_wkb(&[
+            (400_000.0, 300_000.0),
+            (402_000.0, 302_000.0),
+            (402_000.0, 300_000.0),
+            (400_000.0, 302_000.0),
+        ]);
         let xw = polygon_crosswalk(&[&bow], Crs::Bng, Resolution::Eight).unwrap();
         assert!(xw.repaired[0]);
-        assert!((xw.area_m2[0] - 2.0e6).abs() / 2.0e6 < 1e-3, "{}", xw.area_m2[0]);
+        assert!(
+            (xw.area_m2[0] - 2.0e6).abs() / 2.0e6 < 1e-3,
+            "{}",
+            xw.area_m2[0]
+        );
         let s: f64 = xw.weight.iter().sum();
         assert!((s - 1.0).abs() < 1e-12);
     }
@@ -773,8 +1113,14 @@ mod tests {
     fn locate_points_in_squares() {
         let a = square(530_000.0, 180_000.0, 1000.0);
         let b = square(531_000.0, 180_000.0, 1000.0);
-        let (la, ln): (Vec<f64>, Vec<f64>) =
-            [(530_500.0, 180_500.0), (531_500.0, 180_500.0), (540_000.0, 180_000.0)].iter().map(|&(e, n)| bng_point(e, n)).unzip();
+        let (la, ln): (Vec<f64>, Vec<f64>) = [
+            (530_500.0, 180_500.0),
+            (531_500.0, 180_500.0),
+            (540_000.0, 180_000.0),
+        ]
+        .iter()
+        .map(|&(e, n)| bng_point(e, n))
+        .unzip();
         let got = locate_points(&[&a, &b], Crs::Bng, &la, &ln).unwrap();
         assert_eq!(got, vec![0, 1, u32::MAX]);
     }

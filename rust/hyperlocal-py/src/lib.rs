@@ -281,7 +281,11 @@ fn wkb_slices<'a>(py: Python<'_>, data: &'a [u8], offsets: &'a [i64]) -> PyResul
     for w in offsets.windows(2) {
         let (a, b) = (w[0], w[1]);
         if a < 0 || b < a || b as usize > data.len() {
-            return Err(exception(py, "InvalidInputError", "geometry: malformed binary offsets".into()));
+            return Err(exception(
+                py,
+                "InvalidInputError",
+                "geometry: malformed binary offsets".into(),
+            ));
         }
         out.push(&data[a as usize..b as usize]);
     }

@@ -1,0 +1,51 @@
+"""Area crosswalk + apportion of 20,000 OA-sized polygons at res 8 and 9, against tobler h3fy + area_interpolate."""
+
+from __future__ import annotations
+
+import warnings
+
+import polars as pl
+import pytest
+from polygons import as_geodataframe, voronoi_areas
+
+import hyperlocal as hl
+
+
+@pytest.fixture(scope="module")
+def polys() -> pl.DataFrame:
+    return voronoi_areas(20_000)
+
+
+def hyperlocal_area(df: pl.DataFrame, res: int) -> pl.DataFrame:
+    xw = hl.crosswalk(df, resolution=res, method="area")
+    return hl.apportion(df, xw, extensive="people")
+
+
+def tobler_area(gdf, res: int):  # noqa: ANN001, ANN201
+    from tobler.area_weighted import area_interpolate
+    from tobler.util import h3fy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hexes = h3fy(gdf, resolution=res)
+        return area_interpolate(gdf, hexes, extensive_variables=["people"])
+
+
+@pytest.mark.parametrize("res", [8, 9])
+def test_hyperlocal_area_crosswalk_apportion(benchmark, polys, res) -> None:
+    benchmark.group = f"area crosswalk+apportion 20,000 polygons res{res}"
+    grid = benchmark.pedantic(hyperlocal_area, args=(polys, res), rounds=5, iterations=1, warmup_rounds=1)
+    lost = polys["people"].sum() - grid["people"].sum()
+    benchmark.extra_info["lost_people"] = lost
+    assert abs(lost) < 1e-6
+
+
+@pytest.mark.parametrize("res", [8, 9])
+def test_tobler_h3fy_area_interpolate(benchmark, polys, res) -> None:
+    benchmark.group = f"area crosswalk+apportion 20,000 polygons res{res}"
+    gdf = as_geodataframe(polys)
+    out = benchmark.pedantic(tobler_area, args=(gdf, res), rounds=2 if res == 8 else 1, iterations=1)
+    lost = float(polys["people"].sum() - out["people"].sum())
+    benchmark.extra_info["lost_people"] = lost
+    benchmark.extra_info["lost_share"] = lost / float(polys["people"].sum())
+    assert lost >= 0
