@@ -7,11 +7,10 @@ sizes (small where people are dense). Cells are clipped to the points' convex hu
 from __future__ import annotations
 
 import geopandas as gpd
+import hyperlocal as hl
 import numpy as np
 import polars as pl
 import shapely
-
-import hyperlocal as hl
 
 
 def voronoi_areas(n: int = 20_000, seed: int = 0) -> pl.DataFrame:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import warnings
 
+import hyperlocal as hl
 import polars as pl
 import pytest
 from polygons import as_geodataframe, voronoi_areas
-
-import hyperlocal as hl
 
 
 @pytest.fixture(scope="module")
