@@ -213,3 +213,28 @@ def test_read_areas_formats_round_trip(tmp_path: Path) -> None:
         ref = ref or cells
         if not name.endswith(".shp"):
             assert cells == ref
+
+
+def test_population_by_code_with_fallback_and_unmatched() -> None:
+    a = shapely.box(-0.30, 51.40, -0.20, 51.50)  # ~7 km wide: many res-8 cells
+    b = shapely.box(-0.10, 51.40, 0.00, 51.50)
+    areas = pl.DataFrame({"code": ["A", "B"], "geometry": [_wkb(a), _wkb(b)]})
+    # All of A's people live at two points; B has no points at all; one point names an unknown area.
+    pts = pl.DataFrame(
+        {"area": ["A", "A", "Z"], "lat": [51.45, 51.41, 51.45], "lng": [-0.25, -0.29, -0.05], "pop": [300, 100, 5]}
+    )
+    with pytest.warns(SkippedRowsWarning, match=r"1 row \(first at 2\) have codes absent"):
+        xw, audit = hl.crosswalk(
+            areas, resolution=8, method="population", crs="EPSG:4326", points=pts, population="pop",
+            points_code="area", audit=True,
+        )  # fmt: skip
+    assert audit["method"].to_list() == ["population", "fallback"]
+    assert audit["population"].to_list() == [400.0, 0.0]
+    wa = xw.filter(pl.col("code") == "A").sort("weight")
+    assert wa["weight"].to_list() == [0.25, 0.75]
+    assert wa["cell"].to_list() == [
+        h3.str_to_int(h3.cell_to_parent(h3.latlng_to_cell(51.41, -0.29, 15), 8)),
+        h3.str_to_int(h3.cell_to_parent(h3.latlng_to_cell(51.45, -0.25, 15), 8)),
+    ]
+    area_only = hl.crosswalk(areas, resolution=8, method="area", crs="EPSG:4326")
+    assert xw.filter(pl.col("code") == "B").equals(area_only.filter(pl.col("code") == "B"))
