@@ -162,3 +162,53 @@ def test_grid_area_and_population_methods_write_audit(
         assert "wrote audit of 7,201 areas" in r.stdout
         grid = gpd.read_parquet(out)
         assert abs(grid["one"].sum() - 7_201) < 1e-6
+
+
+def test_health_change_from_toml_config_camden(tmp_path: Path, data: Path) -> None:
+    from hyperlocal import ons
+
+    oa = ons.ks301ew_oa11(data / "census2011" / "camden_2011" / "KS301EW_oa11_camden.csv")
+    oa.write_csv(tmp_path / "oa2011.csv")
+    h21 = ons.ts037_lsoa21(data / "census2021" / "ts037_general_health_lsoa21_ew.parquet").filter(
+        pl.col("name").str.starts_with("Camden ")
+    )
+    h21.write_parquet(tmp_path / "lsoa2021.parquet")
+    pwc = pl.read_parquet(data / "geography" / "lsoa21_pwc_ew_bng.parquet").join(
+        h21.select("LSOA21CD"), on="LSOA21CD"
+    )
+    pwc.write_parquet(tmp_path / "pwc.parquet")
+    pl.DataFrame({"LSOA21CD": h21["LSOA21CD"].head(10)}).write_csv(tmp_path / "programme.csv")
+    shp = data / "geography" / "camden_2011_shapefiles" / "Camden_oa11.shp"
+    (tmp_path / "camden.toml").write_text(
+        f"""resolution = 9
+out_dir = "out"
+[before]
+areas = "{shp}"
+values = "oa2011.csv"
+code = "OA11CD"
+method = "area"
+[after]
+areas = "pwc.parquet"
+values = "lsoa2021.parquet"
+code = "LSOA21CD"
+easting = "x"
+northing = "y"
+[programme]
+codes = "programme.csv"
+"""
+    )
+    r = subprocess.run([_cli(), "health-change", "--config", str(tmp_path / "camden.toml"), "--quiet"],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["comparison.csv", "comparison.png", "health_change_res9.csv", "health_change_res9.parquet",
+                     "very_good_excess_res9.png"]  # fmt: skip
+    surface = gpd.read_parquet(out / "health_change_res9.parquet")
+    assert abs(surface["population_2011"].sum() - oa["residents"].sum()) < 1e-6
+    assert surface["population_2021"].sum() == h21["residents"].sum()
+    table = pl.read_csv(out / "comparison.csv")
+    assert set(table["group"]) == {"programme", "all"}
+    bad = subprocess.run([_cli(), "health-change", "--before-grid", str(tmp_path / "nope.parquet")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "give --config" in bad.stderr

@@ -111,4 +111,6 @@ def test_invalid_cells_and_unknown_method() -> None:
     with pytest.raises(InvalidInputError, match=r"cell: 1 row \(first at 1\)"):
         hl.string_to_cell(pl.Series(["8928308280fffff", "nothex"]))
     with pytest.raises(InvalidInputError, match="method"):
-        hl.crosswalk(pl.DataFrame({"code": ["a"], "lat": [1.0], "lng": [1.0]}), resolution=5, method="voronoi")
+        hl.crosswalk(
+            pl.DataFrame({"code": ["a"], "lat": [1.0], "lng": [1.0]}), resolution=5, method="voronoi"
+        )

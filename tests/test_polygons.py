@@ -221,7 +221,12 @@ def test_population_by_code_with_fallback_and_unmatched() -> None:
     areas = pl.DataFrame({"code": ["A", "B"], "geometry": [_wkb(a), _wkb(b)]})
     # All of A's people live at two points; B has no points at all; one point names an unknown area.
     pts = pl.DataFrame(
-        {"area": ["A", "A", "Z"], "lat": [51.45, 51.41, 51.45], "lng": [-0.25, -0.29, -0.05], "pop": [300, 100, 5]}
+        {
+            "area": ["A", "A", "Z"],
+            "lat": [51.45, 51.41, 51.45],
+            "lng": [-0.25, -0.29, -0.05],
+            "pop": [300, 100, 5],
+        }
     )
     with pytest.warns(SkippedRowsWarning, match=r"1 row \(first at 2\) have codes absent"):
         xw, audit = hl.crosswalk(

@@ -16,12 +16,14 @@ from .cells import (
     bng_to_cell,
     bng_to_latlng,
     cell_to_boundary,
+    cell_to_latlng,
     cell_to_parent,
     cell_to_string,
     latlng_to_cell,
     string_to_cell,
 )
 from .crosswalk import crosswalk
+from .health import compare_groups, deciles, health_change
 from .io import read_areas, write
 from .plot import map_png
 
@@ -32,6 +34,10 @@ __all__ = [
     "bng_to_cell",
     "bng_to_latlng",
     "cell_to_boundary",
+    "cell_to_latlng",
+    "compare_groups",
+    "deciles",
+    "health_change",
     "cell_to_parent",
     "cell_to_string",
     "count_points",

@@ -10,6 +10,7 @@ __all__ = [
     "bng_to_latlng",
     "cell_resolutions",
     "cell_to_boundary_wkb",
+    "cell_to_latlng",
     "cell_to_parent",
     "cell_to_string",
     "count_points",
@@ -32,6 +33,9 @@ def bng_to_latlng(
 def validate_cells(cells_: npt.NDArray[np.uint64], arg: str) -> None: ...
 def cell_resolutions(cells_: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]: ...
 def cell_to_parent(cells_: npt.NDArray[np.uint64], resolution_: int) -> npt.NDArray[np.uint64]: ...
+def cell_to_latlng(
+    cells_: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def cell_to_string(cells_: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]: ...
 def cell_to_boundary_wkb(
     cells_: npt.NDArray[np.uint64],

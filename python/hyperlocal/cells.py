@@ -36,6 +36,7 @@ __all__ = [
     "string_to_cell",
     "cell_to_parent",
     "cell_to_boundary",
+    "cell_to_latlng",
 ]
 
 
@@ -164,3 +165,10 @@ def cell_to_boundary(cells: ArrayLike) -> pl.Series:
     c = as_u64_cells(cells)
     data, offsets = _core.cell_to_boundary_wkb(c)
     return arrow_varlen("geometry", data, offsets, binary=True)
+
+
+def cell_to_latlng(cells: ArrayLike) -> pl.DataFrame:
+    """Centre of each cell as WGS84 ``lat``, ``lng`` (degrees), identical to h3-py's ``cell_to_latlng``."""
+    c = as_u64_cells(cells)
+    lat, lng = _core.cell_to_latlng(c)
+    return pl.DataFrame([series_from_numpy("lat", lat), series_from_numpy("lng", lng)])

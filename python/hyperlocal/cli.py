@@ -98,6 +98,34 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="output .parquet (GeoParquet) or .csv, written atomically")
     g.add_argument("--crosswalk-out", help="also write the crosswalk (code, cell, weight) to this .parquet")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    h = sub.add_parser(
+        "health-change",
+        help="health change between two censuses on hexagons, with maps and a programme comparison",
+        description="Put each census year's general-health counts onto the same H3 cells, compute per-cell "
+        "shares with Wilson intervals, changes with Newcombe intervals, national and excess change, and write "
+        "the surface (GeoParquet + CSV), a PNG map of excess change in 'very good' health and, with a programme, "
+        "the comparison table and chart. Either give --config (TOML) or --before-grid and --after-grid.",
+        epilog="""TOML config keys:
+  resolution = 8; out_dir = "out"; labels = ["2011", "2021"]; min_population = 100; confidence = 0.95
+  [before] / [after]: grid = "cells.parquet" (a cell table with the five counts), or
+      areas = FILE, values = FILE, code = COL, method = "centroid"|"area"|"population",
+      easting/northing or lat/lng (centroid), crs (polygons),
+      points, population, points_code, points_easting/points_northing (population),
+      categories = {very_good = "...", good = "...", fair = "...", bad = "...", very_bad = "..."}
+  [programme]: cells = FILE (column cell) | codes = FILE (+ column = COL; uses the after crosswalk) |
+      areas = polygons FILE (+ code = COL)
+  [deprivation]: grid = FILE with cell and decile (1 = most deprived) (+ decile = COL)
+Paths are relative to the config file.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    h.add_argument("--config", help="TOML config file (see below)")
+    h.add_argument("--before-grid", help="cell table of the first year (five counts)")
+    h.add_argument("--after-grid", help="cell table of the second year (five counts)")
+    h.add_argument("--programme-cells", help="parquet with the programme's cells (column cell)")
+    h.add_argument("--deprivation", help="parquet with cell and decile, for the comparator")
+    h.add_argument("--resolution", type=int, default=None, help="H3 resolution (default 8, or the config's)")
+    h.add_argument("--out-dir", default=None, help="output folder (default: health_change)")
+    h.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -167,6 +195,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with atomic_path(args.crosswalk_out) as tmp:
                     xw.write_parquet(tmp)
                 print(f"wrote crosswalk ({xw.height:,} rows) to {args.crosswalk_out}")
+        elif args.command == "health-change":
+            base = Path.cwd()
+            if args.config:
+                import tomllib
+
+                cfg_path = Path(args.config)
+                config = tomllib.loads(cfg_path.read_text())
+                base = cfg_path.resolve().parent
+            elif args.before_grid and args.after_grid:
+                config = {"before": {"grid": str(Path(args.before_grid).resolve())},
+                          "after": {"grid": str(Path(args.after_grid).resolve())}}  # fmt: skip
+            else:
+                raise HyperlocalError("health-change: give --config, or both --before-grid and --after-grid")
+            if args.programme_cells:
+                config["programme"] = {"cells": str(Path(args.programme_cells).resolve())}
+            if args.deprivation:
+                config["deprivation"] = {"grid": str(Path(args.deprivation).resolve())}
+            if args.resolution is not None:
+                config["resolution"] = args.resolution
+            if args.out_dir is not None:
+                config["out_dir"] = str(Path(args.out_dir).resolve())
+            paths = pipeline.health_job(config, base=base, progress=not args.quiet)
+            for kind, path in paths.items():
+                print(f"wrote {kind}: {path}")
     except HyperlocalError as e:
         print(f"hyperlocal: error: {e}", file=sys.stderr)
         return 2

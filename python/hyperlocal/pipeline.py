@@ -12,10 +12,11 @@ from tqdm.auto import tqdm
 
 from .aggregate import apportion
 from .crosswalk import crosswalk
+from .exceptions import InvalidInputError
 from .io import write
 from .plot import map_png
 
-__all__ = ["build_grid", "demo"]
+__all__ = ["build_grid", "demo", "health_job"]
 
 
 def build_grid(
@@ -112,5 +113,132 @@ def demo(
             diverging=True,
             label="percentage points",
         )
+        bar.update()
+    return paths
+
+
+def _grid_for_year(
+    spec: dict[str, Any], resolution: int, base: Path
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """One year's cell table from a config section: a ready ``grid``, or ``areas`` + ``values`` + crosswalk."""
+    from .io import read_areas
+
+    def path(key: str) -> Path:
+        p = Path(spec[key])
+        return p if p.is_absolute() else base / p
+
+    def table(key: str) -> pl.DataFrame:
+        p = path(key)
+        return (
+            pl.read_parquet(p)
+            if p.suffix.lower() == ".parquet"
+            else pl.read_csv(p, infer_schema_length=10_000)
+        )
+
+    if "grid" in spec:
+        return table("grid"), None
+    for key in ("areas", "values", "code"):
+        if key not in spec:
+            raise InvalidInputError(
+                f"config: a year needs 'grid', or 'areas', 'values' and 'code' (missing {key!r})"
+            )
+    method = spec.get("method", "centroid")
+    code = spec["code"]
+    opts: dict[str, Any] = {}
+    if method == "centroid":
+        areas = table("areas")
+        for key in ("easting", "northing", "lat", "lng"):
+            if key in spec:
+                opts[key] = spec[key]
+    else:
+        areas = read_areas(path("areas"), code=code, crs=spec.get("crs"))
+        if method == "population":
+            opts = {"points": table("points"), "population": spec.get("population", "population")}
+            for key in ("points_code", "points_lat", "points_lng", "points_easting", "points_northing"):
+                if key in spec:
+                    opts[key] = spec[key]
+    values = table("values")
+    cats = spec.get("categories")
+    cols = list(cats.values()) if isinstance(cats, dict) else list(cats) if cats else list(HEALTH)
+    grid, xw, _ = build_grid(areas, values, resolution=resolution, code=code, extensive=cols, method=method,
+                             progress=False, **opts)  # fmt: skip
+    return grid, xw
+
+
+def health_job(config: dict[str, Any], *, base: Path | None = None, progress: bool = True) -> dict[str, Path]:
+    """The ``hyperlocal health-change`` batch job (see the CLI help for the config keys).
+
+    Writes the cell surface (GeoParquet + CSV), a PNG map of the excess change in 'very good' health, and, when
+    a programme is given, the comparison table (CSV) and chart (PNG). Returns the paths written.
+    """
+    from .health import compare_groups, health_change
+
+    base = base or Path.cwd()
+    missing = [k for k in ("before", "after") if not isinstance(config.get(k), dict)]
+    if missing:
+        raise InvalidInputError(f"config: missing section(s) {missing}; expected [before] and [after]")
+    res = int(config.get("resolution", 8))
+    out = Path(config.get("out_dir", "health_change"))
+    out = out if out.is_absolute() else base / out
+    labels = tuple(config.get("labels", ("2011", "2021")))
+    steps = ["before", "after", "change", "write", "compare"]
+    paths: dict[str, Path] = {}
+    with tqdm(total=len(steps), desc="health-change", unit="step", disable=not progress) as bar:
+        bar.set_postfix_str("before")
+        before, _ = _grid_for_year(config["before"], res, base)
+        bar.update()
+        bar.set_postfix_str("after")
+        after, xw_after = _grid_for_year(config["after"], res, base)
+        bar.update()
+        bar.set_postfix_str("change")
+        cats = {y: config[y].get("categories") for y in ("before", "after")}
+        surface = health_change(
+            before, after, categories=cats["before"], categories_after=cats["after"], labels=labels,  # type: ignore[arg-type]
+            min_population=float(config.get("min_population", 100)), confidence=float(config.get("confidence", 0.95)),
+        )  # fmt: skip
+        bar.update()
+        bar.set_postfix_str("write")
+        paths["surface"] = write(surface, out / f"health_change_res{res}.parquet")
+        paths["csv"] = write(surface, out / f"health_change_res{res}.csv")
+        shown = surface.with_columns(
+            pl.when(pl.col("small"))
+            .then(None)
+            .otherwise(pl.col("very_good_excess_pp"))
+            .alias("very_good_excess_pp")
+        )
+        paths["map"] = map_png(
+            shown, "very_good_excess_pp", out / f"very_good_excess_res{res}.png",
+            title=f"Excess change in 'very good' health {labels[0]}–{labels[1]} (cell − all cells), res {res}",
+            cmap="RdBu", diverging=True, label="percentage points (grey: small or one year only)",
+        )  # fmt: skip
+        bar.update()
+        prog = config.get("programme")
+        if prog:
+            bar.set_postfix_str("compare")
+            dep = config.get("deprivation")
+            dep_table = pl.read_parquet(base / dep["grid"]) if dep else None
+            if "cells" in prog:
+                programme: Any = pl.read_parquet(base / prog["cells"])
+            elif "codes" in prog:
+                p = base / prog["codes"]
+                t = pl.read_parquet(p) if p.suffix == ".parquet" else pl.read_csv(p)
+                programme = t[prog.get("column", t.columns[0])].cast(pl.String)
+            else:
+                from .io import read_areas
+
+                programme = read_areas(base / prog["areas"], code=prog.get("code", "code"))
+            decile = dep.get("decile", "decile") if dep else "decile"
+            table = compare_groups(
+                before, after, programme, deprivation=dep_table, decile=decile,
+                categories=cats["before"], categories_after=cats["after"], labels=labels,  # type: ignore[arg-type]
+                crosswalk=xw_after, code=prog.get("code", "code"),
+                chart=out / "comparison.png",
+            )  # fmt: skip
+            paths["chart"] = out / "comparison.png"
+            from .io import atomic_path
+
+            with atomic_path(out / "comparison.csv") as tmp:
+                table.drop([c for c in table.columns if c.startswith("mix_")]).write_csv(tmp)
+            paths["table"] = out / "comparison.csv"
         bar.update()
     return paths

@@ -180,6 +180,22 @@ pub fn cell_to_parent(cells: &[u64], res: Resolution) -> Result<Vec<u64>> {
         .collect())
 }
 
+/// Centre (lat, lng) in degrees of each valid cell.
+pub fn cell_to_latlng(cells: &[u64]) -> Result<(Vec<f64>, Vec<f64>)> {
+    validate_cells("cells", cells)?;
+    Ok(cells
+        .par_iter()
+        .map(|&c| {
+            CellIndex::try_from(c)
+                .map(|c| {
+                    let ll = LatLng::from(c);
+                    (ll.lat(), ll.lng())
+                })
+                .unwrap_or((f64::NAN, f64::NAN))
+        })
+        .unzip())
+}
+
 /// Lower-case hexadecimal strings of valid cells, as an Arrow-style (data, offsets) pair.
 pub fn cell_to_string(cells: &[u64]) -> Result<(Vec<u8>, Vec<i64>)> {
     validate_cells("cells", cells)?;

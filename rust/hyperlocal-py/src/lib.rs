@@ -132,6 +132,16 @@ fn cell_to_parent<'py>(
 }
 
 #[pyfunction]
+fn cell_to_latlng<'py>(
+    py: Python<'py>,
+    cells_: PyReadonlyArray1<'py, u64>,
+) -> PyResult<(Arr<'py, f64>, Arr<'py, f64>)> {
+    let c = cells_.as_slice()?;
+    let (lat, lng) = run(py, || cells::cell_to_latlng(c))?;
+    Ok((lat.into_pyarray(py), lng.into_pyarray(py)))
+}
+
+#[pyfunction]
 fn cell_to_string<'py>(
     py: Python<'py>,
     cells_: PyReadonlyArray1<'py, u64>,
@@ -355,6 +365,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cell_resolutions, m)?)?;
     m.add_function(wrap_pyfunction!(cell_to_parent, m)?)?;
     m.add_function(wrap_pyfunction!(cell_to_string, m)?)?;
+    m.add_function(wrap_pyfunction!(cell_to_latlng, m)?)?;
     m.add_function(wrap_pyfunction!(cell_to_boundary_wkb, m)?)?;
     m.add_function(wrap_pyfunction!(weighted_cell_sums, m)?)?;
     m.add_function(wrap_pyfunction!(count_points, m)?)?;

@@ -1,0 +1,127 @@
+"""Readers for the ONS/Nomis file layouts of general health, to the five standard categories.
+
+Every reader returns the area code column, ``residents`` and ``very_good, good, fair, bad, very_bad`` as
+integers whose five counts sum to ``residents``. Nothing is dropped silently: an area that cannot be built is
+reported by a :class:`~hyperlocal.exceptions.SkippedRowsWarning` naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from .exceptions import InvalidInputError, SkippedRowsWarning
+from .health import CATEGORIES
+
+__all__ = ["ts037_lsoa21", "ks301ew_oa11", "ks301ew_msoa11_counts"]
+
+TS037 = {
+    "Very good health": "very_good",
+    "Good health": "good",
+    "Fair health": "fair",
+    "Bad health": "bad",
+    "Very bad health": "very_bad",
+}
+
+
+def ts037_lsoa21(path: str | os.PathLike[str]) -> pl.DataFrame:
+    """Census 2021 TS037 general health (Nomis bulk layout, one row per LSOA 2021): ``LSOA21CD``, ``name``,
+    ``residents`` and the five counts."""
+    df = pl.read_parquet(Path(path)) if str(path).endswith(".parquet") else pl.read_csv(Path(path))
+    out = df.select(
+        pl.col("mnemonic").alias("LSOA21CD"),
+        pl.col("2021 super output area - lower layer").alias("name"),
+        pl.col("Total: All usual residents").cast(pl.Int64).alias("residents"),
+        *[pl.col(k).cast(pl.Int64).alias(v) for k, v in TS037.items()],
+    )
+    _check_sum(out, "LSOA21CD")
+    return out
+
+
+def ks301ew_oa11(path: str | os.PathLike[str]) -> pl.DataFrame:
+    """Census 2011 KS301EW at OA (CDRC/Nomis layout, KS301EW0008–0012 = very good … very bad health):
+    ``OA11CD``, ``residents`` and the five counts."""
+    df = pl.read_csv(Path(path))
+    cols = [f"KS301EW{i:04d}" for i in range(8, 13)]
+    out = df.select(
+        pl.col("GeographyCode").alias("OA11CD"),
+        *[pl.col(c).cast(pl.Int64).alias(k) for c, k in zip(cols, CATEGORIES)],
+    ).with_columns(residents=pl.sum_horizontal(CATEGORIES))
+    return out.select("OA11CD", "residents", *CATEGORIES)
+
+
+def _check_sum(df: pl.DataFrame, code: str) -> None:
+    bad = df.select(pl.sum_horizontal(CATEGORIES) != pl.col("residents")).to_series()
+    if bad.any():
+        raise InvalidInputError(f"{code}: {int(bad.sum())} areas whose five counts do not sum to residents")
+
+
+def ks301ew_msoa11_counts(
+    percentages: str | os.PathLike[str],
+    collated: str | os.PathLike[str],
+    names: str | os.PathLike[str],
+) -> pl.DataFrame:
+    """Census 2011 general health as five-category counts per MSOA 2011, from the files available nationally.
+
+    Inputs: KS301EW percentages per MSOA (``Very good health`` … ``Very bad health``, 1 decimal place), the
+    three grouped counts per MSOA *name* (``good_health`` = very good + good, ``fair health``, ``bad health`` =
+    bad + very bad; they sum to the usual residents) and the MSOA names lookup (name → code).
+
+    Method, so that every count that is published exactly stays exact:
+
+    * ``fair`` is the published fair count; ``residents`` = the sum of the three grouped counts;
+    * each grouped count is split between its two categories in proportion to their published percentages:
+      ``very_good = round(good_health · pct_vg / (pct_vg + pct_g))`` (half to even), ``good`` = the remainder,
+      and likewise ``bad`` / ``very_bad``; when both percentages are 0 the split is even. The five counts are
+      whole people and sum exactly to the residents; the rounding moves at most half a person per split.
+
+    MSOAs without grouped counts (the collated file lacks Isles of Scilly 001, E02006781) are left out and
+    reported by a :class:`~hyperlocal.exceptions.SkippedRowsWarning`.
+    """
+    pct = pl.read_parquet(Path(percentages)).select(
+        "MSOA11CD", *[pl.col(k).alias(f"pct_{v}") for k, v in TS037.items()]
+    )
+    grp = pl.read_parquet(Path(collated)).select(
+        pl.col("MSOA").alias("msoa11nm"),
+        pl.col("good_health").cast(pl.Int64).alias("g_good"),
+        pl.col("fair health").cast(pl.Int64).alias("fair"),
+        pl.col("bad health").cast(pl.Int64).alias("g_bad"),
+    )
+    lookup = pl.read_parquet(Path(names)).select(pl.col("msoa11cd").alias("MSOA11CD"), "msoa11nm")
+    if grp["msoa11nm"].is_duplicated().any():
+        raise InvalidInputError("collated: duplicate MSOA names; cannot join to codes")
+    joined = pct.join(lookup, on="MSOA11CD", how="left").join(grp, on="msoa11nm", how="left")
+    missing = joined.filter(pl.col("g_good").is_null())
+    if missing.height:
+        warnings.warn(
+            f"ks301ew_msoa11_counts: {missing.height} MSOA(s) have no grouped counts and are left out: "
+            f"{list(zip(missing['MSOA11CD'].to_list(), missing['msoa11nm'].to_list()))[:5]}",
+            SkippedRowsWarning,
+            stacklevel=2,
+        )
+    j = joined.filter(pl.col("g_good").is_not_null())
+
+    def split(total: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(a + b > 0, a / (a + b), 0.5)
+        first = np.round(total * share).astype(np.int64)
+        return first, total - first
+
+    vg, g = split(j["g_good"].to_numpy(), j["pct_very_good"].to_numpy(), j["pct_good"].to_numpy())
+    b, vb = split(j["g_bad"].to_numpy(), j["pct_bad"].to_numpy(), j["pct_very_bad"].to_numpy())
+    out = pl.DataFrame(
+        {
+            "MSOA11CD": j["MSOA11CD"],
+            "name": j["msoa11nm"],
+            "very_good": vg,
+            "good": g,
+            "fair": j["fair"].to_numpy(),
+            "bad": b,
+            "very_bad": vb,
+        }
+    ).with_columns(residents=pl.sum_horizontal(CATEGORIES))
+    return out.select("MSOA11CD", "name", "residents", *CATEGORIES)
