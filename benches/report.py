@@ -15,9 +15,14 @@ def main(src: str, dst: str) -> None:
     for b in data["benchmarks"]:
         scale = b.get("extra_info", {}).get("scale", 1)
         name = b["name"].removeprefix("test_").split("[")[0]
-        groups[b["group"]].append(
-            (name + (f" (×{scale})" if scale != 1 else ""), b["stats"]["median"] * scale)
-        )
+        label = name + (f" (×{scale})" if scale != 1 else "")
+        extra = b.get("extra_info", {})
+        split = {k[:-2]: v for k, v in extra.items() if k.endswith("_s")}
+        if split:
+            label += " — " + ", ".join(f"{k} {v:.3f} s" for k, v in split.items())
+        if "lost_people" in extra:
+            label += f" — mass lost: {extra['lost_people']:.3g} people"
+        groups[b["group"]].append((label, b["stats"]["median"] * scale))
     lines = [
         "# Benchmarks (same run, same machine)",
         "",
@@ -48,7 +53,10 @@ def main(src: str, dst: str) -> None:
             )
         if "hyperlocal" in m and "polars-h3" in m:
             r = m["hyperlocal"]["extra_rss_mb"] / max(m["polars-h3"]["extra_rss_mb"], 1e-9)
-            lines.append(f"\nhyperlocal uses {r:.2f}× the peer's extra memory (target ≤ 0.5×).")
+            lines.append(
+                f"\ncount_points (10M events, res 9, by service): hyperlocal uses {r:.2f}× polars-h3's extra "
+                "memory (target ≤ 0.5×)."
+            )
         lines.append("")
     Path(dst).write_text("\n".join(lines))
 
