@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import time
 
+import hyperlocal as hl
 import polars as pl
 import pytest
-
-import hyperlocal as hl
 
 CATS = ("very_good", "good", "fair", "bad", "very_bad")
 
