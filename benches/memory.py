@@ -50,6 +50,8 @@ print(json.dumps({"base": base, "peak": status("VmHWM:"), "seconds": elapsed, "r
 
 
 def main(out: str) -> None:
+    import polars as pl
+
     import hyperlocal as hl
 
     with tempfile.TemporaryDirectory() as d:
