@@ -50,9 +50,8 @@ print(json.dumps({"base": base, "peak": status("VmHWM:"), "seconds": elapsed, "r
 
 
 def main(out: str) -> None:
-    import polars as pl
-
     import hyperlocal as hl
+    import polars as pl
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "events.parquet"
