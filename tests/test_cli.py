@@ -212,3 +212,24 @@ codes = "programme.csv"
     bad = subprocess.run([_cli(), "health-change", "--before-grid", str(tmp_path / "nope.parquet")],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "give --config" in bad.stderr
+
+
+def test_deprivation_command_builds_national_surface(tmp_path: Path, data: Path) -> None:
+    ranks = data / "imd2019" / "imd2019_ranks_deciles_all_domains_lsoa11_england.parquet"
+    cent = data / "geography" / "lsoa11_centroids_wgs84_not_pwc.parquet"
+    pop = data / "population" / "mid2020_population_single_year_age_lsoa11_ew.parquet"
+    domains = ("income=Income_rank,employment=Employment_rank,education=Education_rank,health=Health_rank,"
+               "crime=Crime_rank,barriers=Housing_and_Access_rank,living_environment=Environment_rank")  # fmt: skip
+    r = subprocess.run(
+        [_cli(), "deprivation", "--scores", str(ranks), "--code", "lsoa11_code", "--domains", domains,
+         "--centroids", str(cent), "--lat", "lat", "--lng", "lon", "--population", str(pop),
+         "--population-column", "total_population", "--resolutions", "8,7", "--out-dir", str(tmp_path), "--quiet"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["deprivation_deciles_res8.png", "deprivation_res7.parquet", "deprivation_res8.parquet"]
+    s8 = gpd.read_parquet(tmp_path / "deprivation_res8.parquet")
+    assert set(s8["decile"].unique()) == set(range(1, 11))
+    eng = pl.read_parquet(pop).join(pl.read_parquet(ranks).select("lsoa11_code"), on="lsoa11_code")
+    assert abs(s8["population"].sum() - eng["total_population"].sum()) < 1e-6

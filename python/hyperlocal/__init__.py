@@ -23,7 +23,8 @@ from .cells import (
     string_to_cell,
 )
 from .crosswalk import crosswalk
-from .health import compare_groups, deciles, health_change
+from .deprivation import carstairs, deciles, deprivation_surface, imd_score, townsend
+from .health import compare_groups, health_change
 from .io import read_areas, write
 from .plot import map_png
 
@@ -36,7 +37,11 @@ __all__ = [
     "cell_to_boundary",
     "cell_to_latlng",
     "compare_groups",
+    "carstairs",
     "deciles",
+    "deprivation_surface",
+    "imd_score",
+    "townsend",
     "health_change",
     "cell_to_parent",
     "cell_to_string",

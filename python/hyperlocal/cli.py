@@ -126,6 +126,35 @@ Paths are relative to the config file.""",
     h.add_argument("--resolution", type=int, default=None, help="H3 resolution (default 8, or the config's)")
     h.add_argument("--out-dir", default=None, help="output folder (default: health_change)")
     h.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    d2 = sub.add_parser(
+        "deprivation",
+        help="a hex deprivation surface (population-weighted means and deciles) with a decile map",
+        description="Put area deprivation scores (e.g. LSOA 2011 IMD 2019 scores, or the seven domain ranks "
+        "combined as the IMD does) onto H3 cells as population-weighted means, cut the cells into "
+        "population-weighted deciles, roll up to coarser resolutions, and write GeoParquet per resolution and "
+        "a PNG decile map. Example: hyperlocal deprivation --scores imd_ranks.parquet --code lsoa11_code "
+        "--domains income=Income_rank,employment=Employment_rank,... --centroids c.parquet --lat lat --lng lon "
+        "--population pop.parquet --population-column total_population --resolutions 8,7 --out-dir dep",
+    )
+    d2.add_argument("--scores", required=True, help="file with area codes and a score (or domain ranks)")
+    d2.add_argument("--code", required=True, help="area code column (in every file)")
+    d2.add_argument("--score", help="score column (higher = more deprived)")
+    d2.add_argument("--domains", help="name=column,... of the seven IMD domain ranks (1 = most deprived)")
+    d2.add_argument("--centroids", required=True, help="file with a point per area")
+    d2.add_argument("--lat", default="lat", help="latitude column of --centroids (default: lat)")
+    d2.add_argument("--lng", default="lng", help="longitude column of --centroids (default: lng)")
+    d2.add_argument("--easting", help="BNG easting column of --centroids (instead of lat/lng)")
+    d2.add_argument("--northing", help="BNG northing column of --centroids")
+    d2.add_argument("--population", required=True, help="file with the areas' populations")
+    d2.add_argument(
+        "--population-column", default="population", help="population column (default: population)"
+    )
+    d2.add_argument(
+        "--resolutions", default="8,7", help="comma-separated resolutions, finest first (default 8,7)"
+    )
+    d2.add_argument("--out-dir", default="deprivation", help="output folder (default: deprivation)")
+    d2.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -217,6 +246,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.out_dir is not None:
                 config["out_dir"] = str(Path(args.out_dir).resolve())
             paths = pipeline.health_job(config, base=base, progress=not args.quiet)
+            for kind, path in paths.items():
+                print(f"wrote {kind}: {path}")
+        elif args.command == "deprivation":
+            domains = dict(kv.split("=", 1) for kv in _list(args.domains)) if args.domains else None
+            if args.easting or args.northing:
+                coords = {"easting": args.easting, "northing": args.northing}
+            else:
+                coords = {"lat": args.lat, "lng": args.lng}
+            paths = pipeline.deprivation_job(
+                _read(args.scores), _read(args.centroids), _read(args.population), code=args.code,
+                score=args.score, domains=domains, population_col=args.population_column,
+                resolutions=[int(r) for r in _list(args.resolutions)], out_dir=Path(args.out_dir), coords=coords,
+                progress=not args.quiet,
+            )  # fmt: skip
             for kind, path in paths.items():
                 print(f"wrote {kind}: {path}")
     except HyperlocalError as e:

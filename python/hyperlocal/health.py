@@ -23,7 +23,7 @@ from ._convert import KEEP, check_no_nulls, require_columns, rows_text
 from .exceptions import InvalidInputError
 from .stats import newcombe, wilson, z_value
 
-__all__ = ["CATEGORIES", "COMBINED", "health_change", "compare_groups", "deciles", "comparison_chart"]
+__all__ = ["CATEGORIES", "COMBINED", "health_change", "compare_groups", "comparison_chart"]
 
 #: The five Census general-health categories, in order.
 CATEGORIES = ("very_good", "good", "fair", "bad", "very_bad")
@@ -172,56 +172,6 @@ def health_change(
         }  # fmt: skip
     out = pl.DataFrame(cols)
     return out.with_columns(pl.col(pl.Float64).fill_nan(None))
-
-
-def deciles(
-    df: pl.DataFrame,
-    score: str,
-    *,
-    weight: str | None = None,
-    n: int = 10,
-    most_deprived: str = "high",
-    name: str = "decile",
-) -> pl.DataFrame:
-    """Add quantile groups (1 = most deprived) of ``score``: ``n`` groups, deciles by default.
-
-    * ``weight`` given (e.g. population): population-weighted quantiles. Units are ordered from most to least
-      deprived and each is put in the group holding the midpoint of its cumulative weight, so each group holds
-      1/n of the weight (of the people, not of the areas), to within the largest single unit's weight.
-    * ``weight=None``: count-based quantiles as Fingertips/PHE compute them (``phe_quantile``): units ranked
-      from most deprived (rank 1, ties share the lowest rank), group = ⌈rank / (N / n)⌉.
-
-    ``most_deprived="high"`` when higher scores are more deprived (IMD scores), ``"low"`` for ranks (rank 1 =
-    most deprived). Nulls in ``score`` stay null.
-    """
-    if most_deprived not in ("high", "low"):
-        raise InvalidInputError(f"most_deprived: got {most_deprived!r}, expected 'high' or 'low'")
-    if n < 1:
-        raise InvalidInputError(f"n: got {n}, expected a positive number of groups")
-    require_columns(df, [score] + ([weight] if weight else []), "df")
-    s = df[score].cast(pl.Float64)
-    key = -s if most_deprived == "high" else s
-    valid = s.is_not_null() & ~s.is_nan()
-    out = np.zeros(df.height, dtype=np.int8)
-    idx = np.flatnonzero(valid.to_numpy())
-    k = key.to_numpy()[idx]
-    if weight is None:
-        rank = pl.Series(k).rank("min").to_numpy()
-        groups = np.ceil(rank / (len(idx) / n)).astype(np.int64)
-    else:
-        w = df[weight].cast(pl.Float64).to_numpy()[idx]
-        if (w < 0).any() or np.isnan(w).any():
-            raise InvalidInputError(f"{weight}: expected non-negative weights")
-        order = np.lexsort((idx, k))  # ties broken by row order: deterministic
-        cum = np.cumsum(w[order])
-        total = cum[-1] if len(cum) else 0.0
-        mid = cum - w[order] / 2
-        g = np.floor(mid / total * n).astype(np.int64) + 1 if total > 0 else np.ones(len(order), np.int64)
-        groups = np.empty(len(idx), dtype=np.int64)
-        groups[order] = g
-    out[idx] = np.clip(groups, 1, n)
-    col = pl.when(valid).then(pl.Series(name, out, dtype=pl.Int16)).otherwise(None).alias(name)
-    return df.with_columns(col)
 
 
 def _programme_cells(

@@ -17,7 +17,13 @@ import polars as pl
 from .exceptions import InvalidInputError, SkippedRowsWarning
 from .health import CATEGORIES
 
-__all__ = ["ts037_lsoa21", "ks301ew_oa11", "ks301ew_msoa11_counts"]
+__all__ = [
+    "ts037_lsoa21",
+    "ks301ew_oa11",
+    "ks301ew_msoa11_counts",
+    "townsend_counts_2011_oa",
+    "townsend_counts_2021_oa",
+]
 
 TS037 = {
     "Very good health": "very_good",
@@ -125,3 +131,79 @@ def ks301ew_msoa11_counts(
         }
     ).with_columns(residents=pl.sum_horizontal(CATEGORIES))
     return out.select("MSOA11CD", "name", "residents", *CATEGORIES)
+
+
+def townsend_counts_2011_oa(folder: str | os.PathLike[str], area: str = "camden") -> pl.DataFrame:
+    """Census 2011 Townsend inputs per OA from the CDRC/Nomis key-statistics layout (``<table>_oa11_<area>.csv``).
+
+    * ``unemployed`` = KS601EW0005 (economically active, unemployed, excluding full-time students);
+      ``economically_active`` = KS601EW0002–0005 (economically active excluding full-time students);
+    * ``no_car`` = KS404EW0002, ``households`` = KS404EW0001;
+    * ``not_owner_occupied`` = KS402EW0001 − KS402EW0002 − KS402EW0003 (all but owned outright or with a
+      mortgage; shared ownership counts as not owner-occupied);
+    * ``overcrowded`` = QS409EW0004 + QS409EW0005 (households with more than one person per room).
+    """
+    root = Path(folder)
+
+    def table(name: str) -> pl.DataFrame:
+        return pl.read_csv(root / f"{name}_oa11_{area}.csv").rename({"GeographyCode": "OA11CD"})
+
+    econ = table("KS601EW").select(
+        "OA11CD",
+        pl.col("KS601EW0005").alias("unemployed"),
+        pl.sum_horizontal([f"KS601EW{i:04d}" for i in range(2, 6)]).alias("economically_active"),
+    )
+    car = table("KS404EW").select(
+        "OA11CD", pl.col("KS404EW0002").alias("no_car"), pl.col("KS404EW0001").alias("households")
+    )
+    tenure = table("KS402EW").select(
+        "OA11CD",
+        (pl.col("KS402EW0001") - pl.col("KS402EW0002") - pl.col("KS402EW0003")).alias("not_owner_occupied"),
+    )
+    rooms = table("QS409EW").select(
+        "OA11CD",
+        (pl.col("QS409EW0004") + pl.col("QS409EW0005")).alias("overcrowded"),
+        pl.col("QS409EW0001").alias("households_rooms"),
+    )
+    return econ.join(car, on="OA11CD").join(tenure, on="OA11CD").join(rooms, on="OA11CD").sort("OA11CD")
+
+
+def townsend_counts_2021_oa(folder: str | os.PathLike[str], area: str = "trafford") -> pl.DataFrame:
+    """Census 2021 Townsend inputs per OA from long-format tables (``ts066``, ``ts045``, ``ts054``, ``ts052``).
+
+    * ``unemployed`` = "Economically active (excluding full-time students): Unemployed";
+      ``economically_active`` = every "Economically active (excluding full-time students): …" category;
+    * ``no_car`` = "No cars or vans in household", ``households`` = all TS045 households;
+    * ``not_owner_occupied`` = all TS054 households but "Owned: …";
+    * ``overcrowded`` = TS052 occupancy rating of bedrooms −1 or −2 or less (the 2021 stand-in for persons per
+      room; see :func:`hyperlocal.townsend`).
+    """
+    root = Path(folder)
+
+    def long(name: str, cat: str) -> pl.DataFrame:
+        return pl.read_parquet(root / f"{name}_oa21_{area}.parquet").select(
+            pl.col("area_code").alias("OA21CD"), pl.col(cat).alias("cat"), pl.col("value").cast(pl.Int64)
+        )
+
+    def total(df: pl.DataFrame, alias: str, cond: pl.Expr | None = None) -> pl.DataFrame:
+        if cond is not None:
+            df = df.filter(cond)
+        return df.group_by("OA21CD").agg(pl.col("value").sum().alias(alias))
+
+    econ = long("ts066_economic_activity", "economic_activity_status")
+    active = pl.col("cat").str.starts_with("Economically active (excluding full-time students)")
+    car = long("ts045_car_van_availability", "availability_category")
+    ten = long("ts054_tenure", "household_tenure")
+    occ = long("ts052_occupancy_rating_bedrooms", "bedroom_occupancy")
+    parts = [
+        total(econ, "unemployed", active & pl.col("cat").str.ends_with(": Unemployed")),
+        total(econ, "economically_active", active),
+        total(car, "no_car", pl.col("cat") == "No cars or vans in household"),
+        total(car, "households"),
+        total(ten, "not_owner_occupied", ~pl.col("cat").str.starts_with("Owned:")),
+        total(occ, "overcrowded", pl.col("cat").str.contains(": -")),
+    ]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.join(p, on="OA21CD", how="full", coalesce=True)
+    return out.with_columns(pl.exclude("OA21CD").fill_null(0)).sort("OA21CD")

@@ -16,7 +16,7 @@ from .exceptions import InvalidInputError
 from .io import write
 from .plot import map_png
 
-__all__ = ["build_grid", "demo", "health_job"]
+__all__ = ["build_grid", "demo", "health_job", "deprivation_job"]
 
 
 def build_grid(
@@ -240,5 +240,66 @@ def health_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
             with atomic_path(out / "comparison.csv") as tmp:
                 table.drop([c for c in table.columns if c.startswith("mix_")]).write_csv(tmp)
             paths["table"] = out / "comparison.csv"
+        bar.update()
+    return paths
+
+
+def deprivation_job(
+    scores: pl.DataFrame,
+    centroids: pl.DataFrame,
+    population: pl.DataFrame,
+    *,
+    code: str,
+    score: str | None,
+    domains: dict[str, str] | None,
+    population_col: str,
+    resolutions: Sequence[int],
+    out_dir: Path,
+    coords: dict[str, str],
+    progress: bool = True,
+) -> dict[str, Path]:
+    """The ``hyperlocal deprivation`` batch job: area scores (or IMD domain ranks, combined with
+    :func:`hyperlocal.imd_score`) onto cells as population-weighted means, population-weighted deciles, rollups,
+    GeoParquet per resolution and a PNG decile map of the finest."""
+    from .deprivation import deprivation_surface, imd_score
+
+    paths: dict[str, Path] = {}
+    with tqdm(total=4, desc="deprivation", unit="step", disable=not progress) as bar:
+        bar.set_postfix_str("scores")
+        if domains:
+            scores = imd_score(scores, domains=domains)
+            score = "imd_score"
+        if score is None:
+            raise InvalidInputError("deprivation: give --score, or --domains to combine IMD domain ranks")
+        table = scores.select(code, score).join(
+            population.select(code, pl.col(population_col).cast(pl.Float64).alias("population")),
+            on=code,
+            how="left",
+        )
+        missing = table.filter(pl.col("population").is_null())
+        if missing.height:
+            raise InvalidInputError(
+                f"population: {missing.height} area(s) have no population (e.g. {missing[code].head(5).to_list()})"
+            )
+        bar.update()
+        bar.set_postfix_str("crosswalk")
+        xw = crosswalk(
+            centroids.join(table.select(code), on=code), resolution=max(resolutions), code=code, **coords
+        )
+        assert isinstance(xw, pl.DataFrame)
+        bar.update()
+        bar.set_postfix_str("surface")
+        surfaces = deprivation_surface(table, xw, code=code, score=score, population="population",
+                                       resolutions=resolutions)  # fmt: skip
+        bar.update()
+        bar.set_postfix_str("write")
+        for res, s in surfaces.items():
+            paths[f"res{res}"] = write(s, out_dir / f"deprivation_res{res}.parquet")
+        finest = max(resolutions)
+        paths["map"] = map_png(
+            surfaces[finest], "decile", out_dir / f"deprivation_deciles_res{finest}.png",
+            title=f"Population-weighted deprivation deciles of cells (1 = most deprived), res {finest}",
+            cmap="RdYlBu", label="decile (1 = most deprived)",
+        )  # fmt: skip
         bar.update()
     return paths
