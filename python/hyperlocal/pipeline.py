@@ -255,7 +255,7 @@ def deprivation_job(
     population_col: str,
     resolutions: Sequence[int],
     out_dir: Path,
-    coords: dict[str, str],
+    coords: dict[str, Any],
     progress: bool = True,
 ) -> dict[str, Path]:
     """The ``hyperlocal deprivation`` batch job: area scores (or IMD domain ranks, combined with
