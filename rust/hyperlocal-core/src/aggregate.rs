@@ -506,6 +506,33 @@ mod tests {
     }
 
     proptest! {
+        /// Rolling cells up to their parents (the same kernel, child → parent rows) conserves totals and keeps
+        /// intensive means within range.
+        #[test]
+        fn rollup_conserves_totals(
+            pts in proptest::collection::vec((50.0f64..56.0, -5.0f64..1.5, 0f64..1e4), 1..300),
+            fine in 5u8..12,
+            up in 1u8..5,
+        ) {
+            let lat: Vec<f64> = pts.iter().map(|p| p.0).collect();
+            let lng: Vec<f64> = pts.iter().map(|p| p.1).collect();
+            let x: Vec<f64> = pts.iter().map(|p| p.2).collect();
+            let fine = Resolution::try_from(fine).unwrap();
+            let coarse = Resolution::try_from(u8::from(fine).saturating_sub(up)).unwrap();
+            let (cells, _) = latlng_to_cell(&lat, &lng, fine, OnInvalid::Raise).unwrap();
+            let idx: Vec<u32> = (0..x.len() as u32).collect();
+            let ones = vec![1.0; x.len()];
+            let grid = weighted_cell_sums(&cells, &idx, &ones, x.len(), &[&x], &[], None).unwrap();
+            let parents = crate::cells::cell_to_parent(&grid.cells, coarse).unwrap();
+            let gidx: Vec<u32> = (0..grid.cells.len() as u32).collect();
+            let gones = vec![1.0; grid.cells.len()];
+            let up = weighted_cell_sums(&parents, &gidx, &gones, grid.cells.len(), &[&grid.extensive[0]], &[], None).unwrap();
+            let total: f64 = x.iter().sum();
+            let got: f64 = up.extensive[0].iter().sum();
+            prop_assert!((got - total).abs() <= 1e-9 * total.max(1.0));
+            prop_assert!(up.cells.windows(2).all(|w| w[0] < w[1]));
+        }
+
         #[test]
         fn apportion_conserves_totals(
             n_areas in 1usize..40,

@@ -1109,6 +1109,27 @@ mod tests {
         assert!(polygon_crosswalk(&[&ok], Crs::Wgs84, Resolution::Eight).is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(48))]
+        /// Random triangles and quadrilaterals (possibly self-crossing) in Great Britain: every area's weights
+        /// sum to one and the covered area equals the polygon's.
+        #[test]
+        fn random_polygons_weights_sum_to_one(
+            pts in proptest::collection::vec((300_000.0f64..310_000.0, 200_000.0f64..210_000.0), 3..6),
+            res in 6u8..10,
+        ) {
+            let g = polygon_wkb(&pts);
+            let res = Resolution::try_from(res).unwrap();
+            let xw = polygon_crosswalk(&[&g], Crs::Bng, res).unwrap();
+            let s: f64 = xw.weight.iter().sum();
+            proptest::prop_assert!((s - 1.0).abs() < 1e-12);
+            if xw.method[0] == AreaMethod::Area as u8 {
+                let covered: f64 = xw.isect_m2.iter().sum();
+                proptest::prop_assert!((covered - xw.area_m2[0]).abs() <= 1e-6 * xw.area_m2[0].max(1.0));
+            }
+        }
+    }
+
     #[test]
     fn locate_points_in_squares() {
         let a = square(530_000.0, 180_000.0, 1000.0);
