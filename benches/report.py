@@ -42,7 +42,7 @@ def main(src: str, dst: str) -> None:
     if mem.exists():
         m = json.loads(mem.read_text())
         lines += [
-            "## count_points 10M: peak memory (fresh process each, extra RSS over the loaded input)",
+            "## Peak memory (fresh process each, extra RSS over the loaded input)",
             "",
             "| variant | extra RSS (MB) | input RSS (MB) | time (s) |",
             "|---|---|---|---|",

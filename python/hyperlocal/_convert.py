@@ -137,6 +137,8 @@ def require_columns(df: pl.DataFrame, cols: Iterable[str], what: str) -> None:
 
 
 def check_unique(s: pl.Series, what: str) -> None:
+    if s.n_unique() == s.len():  # the fast, common case; the slow path below names the rows
+        return
     dup = s.is_duplicated()
     n = int(dup.sum())
     if n:

@@ -131,24 +131,15 @@ def apportion(
     ints = [_numeric(values, c, nonneg=False) for c in intensive]
     p = _numeric(values, weight, nonneg=True) if weight else None
 
-    index = values.select(pl.col(code), pl.int_range(pl.len(), dtype=pl.UInt32).alias("__area"))
     xw = crosswalk.select(code, "cell", "weight")
-    if xw.schema[code] != index.schema[code]:
-        try:
-            xw = xw.with_columns(pl.col(code).cast(index.schema[code]))
-        except Exception as e:  # noqa: BLE001
-            raise InvalidInputError(
-                f"{code}: crosswalk codes are {crosswalk.schema[code]}, values codes {values.schema[code]}"
-            ) from e
-    missing = index.join(xw.select(code).unique(), on=code, how="anti")
-    if missing.height:
-        raise InvalidInputError(
-            f"values[{code!r}]: {rows_text(missing.height, missing['__area'].head(KEEP).to_list())} have codes "
-            f"absent from the crosswalk (e.g. {missing[code].head(KEEP).to_list()}); expected every code in it"
-        )
-    rows = xw.join(index, on=code, how="inner")
+    if xw.height == values.height and xw.schema[code] == codes.dtype and xw[code].equals(codes):
+        # The crosswalk lists the same areas in the same order, one row each (a centroid crosswalk of this very
+        # table): row i is area i, no join needed.
+        rows = xw.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__area"))
+    else:
+        rows = _join_rows(values, xw, code)
     check_no_nulls(rows["cell"], "crosswalk['cell']")
-    check_no_nulls(rows["weight"], "crosswalk['weight']")
+    _numeric(rows, "weight", nonneg=True)
     cells, e_out, i_out, wsum = _core.weighted_cell_sums(
         np.ascontiguousarray(rows["cell"].cast(pl.UInt64).to_numpy()),
         np.ascontiguousarray(rows["__area"].to_numpy()),
@@ -159,6 +150,26 @@ def apportion(
         p,
     )
     return _assemble(cells, e_out, i_out, wsum, extensive, intensive, weight)
+
+
+def _join_rows(values: pl.DataFrame, xw: pl.DataFrame, code: str) -> pl.DataFrame:
+    """Crosswalk rows with the index of their area in ``values``; codes of ``values`` the crosswalk lacks are
+    an error that names them."""
+    index = values.select(pl.col(code), pl.int_range(pl.len(), dtype=pl.UInt32).alias("__area"))
+    if xw.schema[code] != index.schema[code]:
+        try:
+            xw = xw.with_columns(pl.col(code).cast(index.schema[code]))
+        except Exception as e:  # noqa: BLE001
+            raise InvalidInputError(
+                f"{code}: crosswalk codes are {xw.schema[code]}, values codes {values.schema[code]}"
+            ) from e
+    missing = index.join(xw.select(code).unique(), on=code, how="anti")
+    if missing.height:
+        raise InvalidInputError(
+            f"values[{code!r}]: {rows_text(missing.height, missing['__area'].head(KEEP).to_list())} have codes "
+            f"absent from the crosswalk (e.g. {missing[code].head(KEEP).to_list()}); expected every code in it"
+        )
+    return xw.join(index, on=code, how="inner")
 
 
 def rollup(

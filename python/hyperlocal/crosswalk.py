@@ -285,13 +285,14 @@ def _centroid(
     )
     xw = xw.filter(pl.col("cell") != 0)
     extra = pl.DataFrame(
-        {
-            "method": pl.Series(["centroid"] * n, dtype=pl.String),
-            "repaired": pl.Series([False] * n),
-            "area_m2": pl.Series([None] * n, dtype=pl.Float64),
-            "covered_m2": pl.Series([None] * n, dtype=pl.Float64),
-            "population": pl.Series([None] * n, dtype=pl.Float64),
-        }
+        [
+            pl.repeat("centroid", n, eager=True).alias("method"),
+            pl.repeat(False, n, eager=True).alias("repaired"),
+            *[
+                pl.repeat(None, n, dtype=pl.Float64, eager=True).alias(c)
+                for c in ("area_m2", "covered_m2", "population")
+            ],
+        ]
     )
     return xw, extra
 
