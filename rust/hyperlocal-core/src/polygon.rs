@@ -384,6 +384,8 @@ fn simple_loops(ring: Vec<Pt>) -> (Vec<Vec<Pt>>, bool) {
 #[derive(Debug, Clone)]
 struct Projected {
     proj: Laea,
+    /// The res-3 cell whose centre is the projection's centre.
+    region: u64,
     loops: Vec<(Vec<Pt>, f64)>,
     /// Rings in lat/lng and the same rings projected, before repair (for walking the boundary).
     rings_ll: Vec<Vec<Pt>>,
@@ -407,7 +409,21 @@ fn project(polys: Vec<Poly>) -> Projected {
             }
         }
     }
-    let proj = Laea::new(0.5 * (bbox.0 + bbox.1), 0.5 * (bbox.2 + bbox.3));
+    // The projection is centred on the res-3 cell (≈ 100 km across) holding the area's bounding-box centre,
+    // so neighbouring areas share it, and with it their projected hexagons.
+    let region = cell_of(
+        0.5 * (bbox.0 + bbox.1),
+        0.5 * (bbox.2 + bbox.3),
+        Resolution::Three,
+    );
+    let proj = match region {
+        Some(r) => {
+            let c = LatLng::from(r);
+            Laea::new(c.lat(), c.lng())
+        }
+        None => Laea::new(0.5 * (bbox.0 + bbox.1), 0.5 * (bbox.2 + bbox.3)),
+    };
+    let region = region.map(u64::from).unwrap_or(0);
     let mut loops = Vec::new();
     let mut loops_raw = Vec::new();
     let mut rings_ll = Vec::new();
@@ -421,17 +437,20 @@ fn project(polys: Vec<Poly>) -> Projected {
             let (ls, rep) = simple_loops(xy);
             repaired |= rep;
             for l in ls {
-                loops.push((l, sign));
+                // Each loop carries sign × orientation, so that its clipped signed areas add up to its area.
+                let orient = if signed_area(&l) < 0.0 { -1.0 } else { 1.0 };
+                loops.push((l, sign * orient));
             }
         }
     }
     let area_m2 = loops
         .iter()
-        .map(|(l, s)| s * signed_area(l).abs())
+        .map(|(l, f)| f * signed_area(l))
         .sum::<f64>()
         .max(0.0);
     Projected {
         proj,
+        region,
         loops,
         rings_ll,
         loops_raw,
@@ -479,22 +498,32 @@ fn line_hit(p: Pt, q: Pt, a: Pt, b: Pt) -> Pt {
     (p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1))
 }
 
-/// Even-odd point in polygon over all loops (holes and exteriors alike).
+/// Point in polygon (non-zero coverage, see [`coverage`]).
 fn contains(loops: &[(Vec<Pt>, f64)], p: Pt) -> bool {
-    let mut inside = false;
-    for (l, _) in loops {
+    coverage(loops, p) > 0.5
+}
+
+/// How many times the area covers `p`: Σ over loops of (loop factor × winding number of the loop around p).
+/// 1 inside a valid polygon, 0 outside or in a hole; the same weighting as the clipped areas, so interior cells
+/// and boundary cells add up to the polygon's area.
+fn coverage(loops: &[(Vec<Pt>, f64)], p: Pt) -> f64 {
+    let mut total = 0.0;
+    for (l, factor) in loops {
         let n = l.len();
-        let mut j = n - 1;
+        let mut wn = 0i64;
         for i in 0..n {
-            let (xi, yi) = l[i];
-            let (xj, yj) = l[j];
-            if (yi > p.1) != (yj > p.1) && p.0 < (xj - xi) * (p.1 - yi) / (yj - yi) + xi {
-                inside = !inside;
+            let (a, b) = (l[i], l[(i + 1) % n]);
+            if a.1 <= p.1 {
+                if b.1 > p.1 && cross(a, b, p) > 0.0 {
+                    wn += 1;
+                }
+            } else if b.1 <= p.1 && cross(a, b, p) < 0.0 {
+                wn -= 1;
             }
-            j = i;
         }
+        total += factor * wn as f64;
     }
-    inside
+    total
 }
 
 /// Average hexagon edge length (m) at each resolution (H3 published table, res 0..=15).
@@ -566,26 +595,23 @@ fn disk1(c: CellIndex, f: &mut impl FnMut(CellIndex)) {
     }
 }
 
-/// Per-area cache of projected hexagons (counter-clockwise) and their areas.
+/// Projected hexagons (counter-clockwise) and their areas, shared by the areas of one projection region that
+/// one thread processes in a row (neighbours share cells). Entries depend only on the cell and the region's
+/// projection, so results do not depend on what the cache holds.
 struct Hexes<'a> {
     proj: &'a Laea,
-    map: CellMap<(Vec<Pt>, f64)>,
-    /// Cell boundaries in lat/lng, shared by the areas one thread processes (neighbours share cells).
-    shared: &'a mut CellMap<Vec<Pt>>,
+    map: &'a mut CellMap<(Vec<Pt>, f64)>,
 }
 
 impl Hexes<'_> {
     fn get(&mut self, c: CellIndex) -> &(Vec<Pt>, f64) {
         let proj = self.proj;
-        let shared = &mut *self.shared;
         self.map.entry(c).or_insert_with(|| {
-            if shared.len() > 200_000 {
-                shared.clear();
-            }
-            let ll = shared
-                .entry(c)
-                .or_insert_with(|| c.boundary().iter().map(|v| (v.lat(), v.lng())).collect());
-            let mut h: Vec<Pt> = ll.iter().map(|&v| proj.fwd(v)).collect();
+            let mut h: Vec<Pt> = c
+                .boundary()
+                .iter()
+                .map(|v| proj.fwd((v.lat(), v.lng())))
+                .collect();
             let a = signed_area(&h);
             if a < 0.0 {
                 h.reverse();
@@ -707,11 +733,14 @@ fn boundary_cells(p: &Projected, res: Resolution, hexes: &mut Hexes<'_>) -> Vec<
 /// Intersection areas (m²) of one projected area with the cells it touches, ascending by cell; zero-area
 /// cells are left out. Boundary cells are clipped; interior cells are found by flooding outwards from them,
 /// each decided by one point-in-polygon test of its centre and taken whole, until the area is accounted for.
-fn area_cells(p: &Projected, res: Resolution, shared: &mut CellMap<Vec<Pt>>) -> Vec<(u64, f64)> {
+fn area_cells(
+    p: &Projected,
+    res: Resolution,
+    shared: &mut CellMap<(Vec<Pt>, f64)>,
+) -> Vec<(u64, f64)> {
     let mut hexes = Hexes {
         proj: &p.proj,
-        map: CellMap::default(),
-        shared,
+        map: shared,
     };
     let boundary = boundary_cells(p, res, &mut hexes);
     let mut out: Vec<(u64, f64)> = Vec::with_capacity(boundary.len());
@@ -720,9 +749,9 @@ fn area_cells(p: &Projected, res: Resolution, shared: &mut CellMap<Vec<Pt>>) -> 
     for &c in &boundary {
         let (hex, _) = hexes.get(c);
         let mut a = 0.0;
-        for (l, sign) in &p.loops {
+        for (l, factor) in &p.loops {
             clip_convex(l, hex, &mut buf, &mut clipped);
-            a += sign * signed_area(&clipped).abs();
+            a += factor * signed_area(&clipped);
         }
         if a > 0.0 {
             acc += a;
@@ -745,8 +774,9 @@ fn area_cells(p: &Projected, res: Resolution, shared: &mut CellMap<Vec<Pt>>) -> 
                 break;
             }
             let centre = LatLng::from(c);
-            if contains(&p.loops, p.proj.fwd((centre.lat(), centre.lng()))) {
-                let a = hexes.get(c).1;
+            let cover = coverage(&p.loops, p.proj.fwd((centre.lat(), centre.lng())));
+            if cover > 0.5 {
+                let a = cover.round() * hexes.get(c).1;
                 acc += a;
                 out.push((u64::from(c), a));
                 disk1(c, &mut |nb| {
@@ -832,10 +862,10 @@ type AreaResult = (usize, Vec<(u64, f64)>, AreaMethod);
 /// rounding); rows come ordered by area, then cell, whatever the number of threads.
 pub fn polygon_crosswalk(geoms: &[&[u8]], crs: Crs, res: Resolution) -> Result<PolygonCrosswalk> {
     let projected = parse_all(geoms, crs)?;
-    // Work in spatial order (by the res-5 cell of each area's first vertex), so that the areas one thread
-    // handles are neighbours and share cell boundaries; results go back to input order.
-    let mut order: Vec<(u64, usize)> = projected
-        .iter()
+    // Work in spatial order (projection region, then the res-5 cell of the first vertex), so that the areas
+    // one thread handles in a row are neighbours and share projected hexagons; results go back to input order.
+    let mut order: Vec<(u64, u64, usize)> = projected
+        .par_iter()
         .enumerate()
         .map(|(i, p)| {
             let first = p
@@ -844,15 +874,13 @@ pub fn polygon_crosswalk(geoms: &[&[u8]], crs: Crs, res: Resolution) -> Result<P
                 .and_then(|r| r.first())
                 .copied()
                 .unwrap_or((0.0, 0.0));
-            (
-                cell_of(first.0, first.1, Resolution::Five)
-                    .map(u64::from)
-                    .unwrap_or(0),
-                i,
-            )
+            let key = cell_of(first.0, first.1, Resolution::Five)
+                .map(u64::from)
+                .unwrap_or(0);
+            (p.region, key, i)
         })
         .collect();
-    order.sort_unstable();
+    order.par_sort_unstable();
     // A few contiguous runs per thread, each with its own boundary cache (results do not depend on it).
     let run = order
         .len()
@@ -861,10 +889,15 @@ pub fn polygon_crosswalk(geoms: &[&[u8]], crs: Crs, res: Resolution) -> Result<P
     let done: Vec<AreaResult> = order
         .par_chunks(run)
         .flat_map_iter(|chunk| {
-            let mut shared = CellMap::<Vec<Pt>>::default();
+            let mut shared = CellMap::<(Vec<Pt>, f64)>::default();
+            let mut region = u64::MAX;
             chunk
                 .iter()
-                .map(|&(_, i)| {
+                .map(|&(reg, _, i)| {
+                    if reg != region || shared.len() > 200_000 {
+                        shared.clear();
+                        region = reg;
+                    }
                     let p = &projected[i];
                     let cells = area_cells(p, res, &mut shared);
                     let total: f64 = cells.iter().map(|c| c.1).sum();
@@ -1111,8 +1144,8 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config::with_cases(48))]
-        /// Random triangles and quadrilaterals (possibly self-crossing) in Great Britain: every area's weights
-        /// sum to one and the covered area equals the polygon's.
+        /// Random triangles to pentagons (possibly self-crossing, possibly with collinear overlaps) in Great
+        /// Britain: every area's weights sum to one and the covered area equals the polygon's (as repaired).
         #[test]
         fn random_polygons_weights_sum_to_one(
             pts in proptest::collection::vec((300_000.0f64..310_000.0, 200_000.0f64..210_000.0), 3..6),
@@ -1128,6 +1161,28 @@ mod tests {
                 proptest::prop_assert!((covered - xw.area_m2[0]).abs() <= 1e-6 * xw.area_m2[0].max(1.0));
             }
         }
+    }
+
+    #[test]
+    fn collinear_overlaps_still_add_up() {
+        // Found by proptest: a self-crossing pentagon with three vertices on one vertical line.
+        let g = polygon_wkb(&[
+            (304_440.951_624_167_4, 200_000.0),
+            (300_000.0, 207_213.236_099_893_4),
+            (307_781.424_975_405, 205_961.440_261_549_78),
+            (300_000.0, 200_000.0),
+            (300_000.0, 208_681.390_144_475_8),
+        ]);
+        let xw = polygon_crosswalk(&[&g], Crs::Bng, Resolution::Nine).unwrap();
+        assert!(xw.repaired[0]);
+        let s: f64 = xw.weight.iter().sum();
+        assert!((s - 1.0).abs() < 1e-12);
+        let covered: f64 = xw.isect_m2.iter().sum();
+        assert!(
+            (covered - xw.area_m2[0]).abs() <= 1e-6 * xw.area_m2[0],
+            "{covered} vs {}",
+            xw.area_m2[0]
+        );
     }
 
     #[test]
