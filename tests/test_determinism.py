@@ -25,6 +25,14 @@ up = hl.rollup(grid, resolution=6, extensive="people", intensive="score", weight
 ev = pl.DataFrame({"lat": rng.normal(52.5, 1.0, 2_000_000), "lng": rng.normal(-1.5, 1.0, 2_000_000),
                    "s": rng.integers(0, 5, 2_000_000)})
 counts = hl.count_points(ev, resolution=9, by="s")
+import shapely
+boxes = [shapely.box(-2 + (i % 40) * 0.013, 52 + (i // 40) * 0.009, -2 + (i % 40) * 0.013 + 0.02,
+                     52 + (i // 40) * 0.009 + 0.015) for i in range(2000)]
+polys = pl.DataFrame({"code": [f"P{i}" for i in range(2000)], "geometry": shapely.to_wkb(boxes),
+                      "people": rng.integers(0, 500, 2000)})
+pxw, paudit = hl.crosswalk(polys, resolution=9, method="area", crs="EPSG:4326", audit=True)
+hl.write(hl.apportion(polys, pxw, extensive="people"), sys.argv[1] + "/polygons.parquet")
+pxw.write_parquet(sys.argv[1] + "/polygon_crosswalk.parquet")
 hl.write(grid, sys.argv[1] + "/grid.parquet")
 hl.write(up, sys.argv[1] + "/up.parquet")
 counts.write_parquet(sys.argv[1] + "/counts.parquet")
@@ -39,6 +47,7 @@ def test_output_bytes_identical_with_one_and_two_threads(tmp_path: Path) -> None
         env = {**os.environ, "RAYON_NUM_THREADS": threads, "POLARS_MAX_THREADS": threads}
         subprocess.run([sys.executable, "-c", SCRIPT, str(d)], check=True, env=env)
         outs.append({p.name: p.read_bytes() for p in d.iterdir()})
-    assert outs[0].keys() == {"grid.parquet", "up.parquet", "counts.parquet"}
+    assert outs[0].keys() == {"grid.parquet", "up.parquet", "counts.parquet", "polygons.parquet",
+                              "polygon_crosswalk.parquet"}  # fmt: skip
     for name in outs[0]:
         assert outs[0][name] == outs[1][name], name
