@@ -626,8 +626,8 @@ fn inside_convex(h: &[Pt], p: Pt, tol: f64) -> bool {
     let m = h.len();
     (0..m).all(|i| {
         let (a, b) = (h[i], h[(i + 1) % m]);
-        let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
-        cross(a, b, p) >= -tol * len
+        let c = cross(a, b, p);
+        c >= 0.0 || c >= -tol * ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt()
     })
 }
 
