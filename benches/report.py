@@ -47,7 +47,12 @@ def main(src: str, dst: str) -> None:
             "| variant | extra RSS (MB) | input RSS (MB) | time (s) |",
             "|---|---|---|---|",
         ]
+        names = {
+            "hyperlocal": "count_points 10M: hyperlocal",
+            "polars-h3": "count_points 10M: polars-h3 group_by",
+        }
         for k, v in m.items():
+            k = names.get(k, k)
             lines.append(
                 f"| {k} | {v['extra_rss_mb']:.0f} | {v['base_rss_mb']:.0f} | {v['seconds_median']:.2f} |"
             )
