@@ -1,9 +1,11 @@
 """hyperlocal: census areas and health-service events onto H3 hexagons, fast and mass-conserving.
 
->>> import hyperlocal as hl
->>> xw = hl.crosswalk(areas, resolution=8, easting="x", northing="y")          # doctest: +SKIP
->>> grid = hl.apportion(values, xw, extensive=["very_good", "bad"])          # doctest: +SKIP
->>> hl.write(grid, "grid.parquet")                                             # doctest: +SKIP
+Typical use::
+
+    import hyperlocal as hl
+    xw = hl.crosswalk(areas, resolution=8, easting="x", northing="y")
+    grid = hl.apportion(values, xw, extensive=["very_good", "bad"])
+    hl.write(grid, "grid.parquet")
 """
 
 from __future__ import annotations

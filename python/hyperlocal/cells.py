@@ -73,7 +73,7 @@ def latlng_to_cell(
     --------
     >>> import hyperlocal as hl
     >>> hl.cell_to_string(hl.latlng_to_cell([51.5007], [-0.1246], 9)).item()
-    '89195da49b7ffff'
+    '89194ad14c3ffff'
     """
     skip = check_on_invalid(on_invalid)
     res = check_resolution(resolution)
