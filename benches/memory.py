@@ -53,6 +53,22 @@ print(json.dumps({"base": base, "peak": status("VmHWM:"), "seconds": elapsed, "r
 """
 
 
+def measure(path: Path, variant: str, *extra: str, runs: int = 3) -> dict[str, float]:
+    """Run one variant in ``runs`` fresh processes: the smallest extra RSS, its base, the median time."""
+    results = []
+    for _ in range(runs):
+        r = subprocess.run([sys.executable, "-c", CHILD, str(path), variant, *extra], capture_output=True,
+                           text=True, check=True)  # fmt: skip
+        results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        time.sleep(0.2)
+    best = min(results, key=lambda x: x["peak"] - x["base"])
+    return {
+        "extra_rss_mb": (best["peak"] - best["base"]) / 1e6,
+        "base_rss_mb": best["base"] / 1e6,
+        "seconds_median": sorted(x["seconds"] for x in results)[len(results) // 2],
+    }
+
+
 def main(out: str) -> None:
     import hyperlocal as hl
     import polars as pl
@@ -74,61 +90,13 @@ def main(out: str) -> None:
             )
         health_path = Path(d) / "health.parquet"
         pl.concat(years).write_parquet(health_path)
-        results = {}
-        runs = []
-        for _ in range(3):
-            r = subprocess.run(
-                [sys.executable, "-c", CHILD, str(health_path), "health"],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
-        best = min(runs, key=lambda x: x["peak"] - x["base"])
-        results["health-change national res8"] = {
-            "extra_rss_mb": (best["peak"] - best["base"]) / 1e6,
-            "base_rss_mb": best["base"] / 1e6,
-            "seconds_median": sorted(x["seconds"] for x in runs)[1],
+        here = str(Path(__file__).resolve().parent)
+        results = {
+            "health-change national res8": measure(health_path, "health"),
+            "deprivation surface national res 9/8/7": measure(health_path, "deprivation", here),
+            "hyperlocal": measure(path, "hyperlocal"),
+            "polars-h3": measure(path, "polars-h3"),
         }
-        runs = []
-        for _ in range(3):
-            r = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    CHILD,
-                    str(health_path),
-                    "deprivation",
-                    str(Path(__file__).resolve().parent),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
-        best = min(runs, key=lambda x: x["peak"] - x["base"])
-        results["deprivation surface national res 9/8/7"] = {
-            "extra_rss_mb": (best["peak"] - best["base"]) / 1e6,
-            "base_rss_mb": best["base"] / 1e6,
-            "seconds_median": sorted(x["seconds"] for x in runs)[1],
-        }
-        for variant in ("hyperlocal", "polars-h3"):
-            runs = []
-            for _ in range(3):
-                r = subprocess.run(
-                    [sys.executable, "-c", CHILD, str(path), variant],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
-                time.sleep(0.2)
-            best = min(runs, key=lambda x: x["peak"] - x["base"])
-            results[variant] = {
-                "extra_rss_mb": (best["peak"] - best["base"]) / 1e6,
-                "base_rss_mb": best["base"] / 1e6,
-                "seconds_median": sorted(x["seconds"] for x in runs)[1],
-            }
     Path(out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 

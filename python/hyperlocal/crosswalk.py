@@ -91,25 +91,34 @@ def _wkb_buffers(geom: pl.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(data), np.ascontiguousarray(offsets)
 
 
-def _points_latlng(
+def _coordinate_columns(
     df: pl.DataFrame, lat: str, lng: str, easting: str | None, northing: str | None, what: str
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The two coordinate columns as float64 arrays, and whether they are BNG (easting/northing)."""
     if (easting is None) != (northing is None):
-        raise InvalidInputError(f"{what}: give both easting and northing column names, or neither")
-    xy = (easting, northing) if easting is not None and northing is not None else (lat, lng)
-    require_columns(df, list(xy), what)
+        raise InvalidInputError(f"{what}: give both easting and northing column names, or neither (lat/lng)")
+    bng = easting is not None and northing is not None
+    xy = (easting, northing) if bng else (lat, lng)
+    require_columns(df, [str(c) for c in xy], what)
     cols = []
     for c in xy:
-        s = df.get_column(c)
-        check_no_nulls(s, c)
+        s = df.get_column(str(c))
+        check_no_nulls(s, str(c))
         if not s.dtype.is_numeric():
             raise InvalidInputError(f"{c}: expected a numeric column, got {s.dtype}")
         cols.append(np.ascontiguousarray(s.cast(pl.Float64).to_numpy()))
-    if easting is not None:
-        la, ln, _ = _core.bng_to_latlng(cols[0], cols[1], False)
+    return cols[0], cols[1], bng
+
+
+def _points_latlng(
+    df: pl.DataFrame, lat: str, lng: str, easting: str | None, northing: str | None, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    a, b, bng = _coordinate_columns(df, lat, lng, easting, northing, what)
+    if bng:
+        la, ln, _ = _core.bng_to_latlng(a, b, False)
         return la, ln
-    _core.latlng_to_cell(cols[0], cols[1], 0, False)  # validates, naming bad rows
-    return cols[0], cols[1]
+    _core.latlng_to_cell(a, b, 0, False)  # validates, naming bad rows
+    return a, b
 
 
 def _cells(lat: np.ndarray, lng: np.ndarray, res: int, nested: bool, skip: bool) -> tuple[np.ndarray, int]:
@@ -259,25 +268,15 @@ def _centroid(
     nested: bool,
     skip: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    if (easting is None) != (northing is None):
-        raise InvalidInputError("easting/northing: give both column names, or neither (to use lat/lng)")
-    xy = (easting, northing) if easting is not None and northing is not None else (lat, lng)
-    require_columns(areas, list(xy), "areas")
-    cols = []
-    for col in xy:
-        s = areas.get_column(col)
-        check_no_nulls(s, col)
-        if not s.dtype.is_numeric():
-            raise InvalidInputError(f"{col}: expected a numeric column, got {s.dtype}")
-        cols.append(np.ascontiguousarray(s.cast(pl.Float64).to_numpy()))
-    if easting is not None:
-        la, ln, bad = _core.bng_to_latlng(cols[0], cols[1], skip)
+    a, b, bng = _coordinate_columns(areas, lat, lng, easting, northing, "areas")
+    if bng:
+        la, ln, bad = _core.bng_to_latlng(a, b, skip)
         report_skipped(f"crosswalk({easting}/{northing})", bad, stacklevel=4)
         cells, _ = _cells(la, ln, res, nested, True)
     else:
-        cells, n_bad = _cells(cols[0], cols[1], res, nested, skip)
+        cells, n_bad = _cells(a, b, res, nested, skip)
         if n_bad:
-            _, bad = _core.latlng_to_cell(cols[0], cols[1], 0, True)
+            _, bad = _core.latlng_to_cell(a, b, 0, True)
             report_skipped(f"crosswalk({lat}/{lng})", bad, stacklevel=4)
     n = len(cells)
     xw = pl.DataFrame(
