@@ -50,7 +50,9 @@ def test_imd_score_reproduces_published_imd2019(imd: pl.DataFrame, data: Path) -
     )
     j = imd.join(pub.select(pl.col("lsoa").alias("lsoa11_code"), "overall_local_score"), on="lsoa11_code")
     assert j.height == 32_844
-    assert (j["imd_score"] - j["overall_local_score"]).abs().max() < 0.1
+    # Σ wᵢ·Xᵢ with the published fractions (Σ = 0.999, not renormalised): the difference is the 3-d.p. rounding of
+    # the published scores plus the domain ranks' rounding (observed 0.0014; renormalising by 0.999 gives 0.093).
+    assert (j["imd_score"] - j["overall_local_score"]).abs().max() < 2e-3
 
 
 def test_imd_score_from_scores_custom_weights_and_errors() -> None:

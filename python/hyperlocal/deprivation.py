@@ -22,7 +22,8 @@ from .exceptions import InvalidInputError
 
 __all__ = ["IMD2019_WEIGHTS", "imd_score", "deciles", "townsend", "carstairs", "deprivation_surface"]
 
-#: IMD 2019 domain weights (percent), technical report table 3.1.
+#: IMD 2019 domain weights (percent), technical report table 3.1. They sum to 99.9 (the published figures are
+#: rounded); the IMD uses them as they stand, w = % / 100, so the composite is Σ (%/100)·X, not renormalised.
 IMD2019_WEIGHTS = {
     "income": 22.5,
     "employment": 22.5,
@@ -53,9 +54,10 @@ def imd_score(
     Each domain is ranked (1 = most deprived; with ``kind="rank"`` the columns already are such ranks, with
     ``kind="score"`` higher scores are more deprived and are ranked here, ties by row order), the rank is
     scaled to R = (N + 1 − rank)/N in (0, 1] and transformed exponentially, X = −23·ln(1 − R·(1 − e^(−100/23))),
-    so that the most deprived area scores 100 on every domain. The composite is Σ w·X / 100 with the domain
-    weights (IMD 2019: income 22.5, employment 22.5, education 13.5, health 13.5, crime 9.3, barriers 9.3,
-    living environment 9.3). It is then ranked (1 = most deprived) and cut into deciles by rank
+    so that the most deprived area scores 100 on every domain. The composite is Σ wᵢ·Xᵢ with wᵢ the published
+    domain weight as a fraction (IMD 2019: income 0.225, employment 0.225, education 0.135, health 0.135,
+    crime 0.093, barriers 0.093, living environment 0.093; they sum to 0.999 and are used as published, not
+    renormalised, which reproduces the published scores to their 3-decimal rounding). It is then ranked (1 = most deprived) and cut into deciles by rank
     (decile = ⌈rank / (N/10)⌉), as published.
 
     Parameters
@@ -65,7 +67,8 @@ def imd_score(
         (``income, employment, education, health, crime, barriers, living_environment``); with custom weights
         any set of domains (e.g. a local index).
     weights
-        ``"imd2019"`` or a mapping domain → weight (any positive numbers; they are normalised to sum to 100).
+        ``"imd2019"`` (the published fractions, used as they stand) or a mapping domain → weight (any
+        positive numbers; a custom set is normalised to sum to 1, so ``{"a": 3, "b": 1}`` means 0.75/0.25).
 
     Returns
     -------
@@ -84,7 +87,8 @@ def imd_score(
         raise InvalidInputError("weights: expected positive weights")
     require_columns(df, list(domains.values()), "df")
     n = df.height
-    total_w = sum(w.values())
+    # The published IMD 2019 weights are fractions used as they stand (Σ = 0.999); custom weights are relative.
+    total_w = 100.0 if weights == "imd2019" else sum(w.values())
     score = np.zeros(n)
     for d, col in domains.items():
         s = df[col]
