@@ -20,8 +20,14 @@ def _events(n: int, seed: int = 0) -> pl.DataFrame:
     )
 
 
-def _reference(ev: pl.DataFrame, res: int, by: list[str]) -> pl.DataFrame:
-    cells = [h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in zip(ev["lat"], ev["lng"])]
+def _reference(ev: pl.DataFrame, res: int, by: list[str], nested: bool = True) -> pl.DataFrame:
+    """h3-py cells (the res-15 cell's ancestor when nested, else the containing cell) + a Polars group_by."""
+    if nested:
+        cells = [
+            h3.str_to_int(h3.cell_to_parent(h3.latlng_to_cell(a, b, 15), res)) for a, b in zip(ev["lat"], ev["lng"])
+        ]
+    else:
+        cells = [h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in zip(ev["lat"], ev["lng"])]
     return (
         ev.with_columns(cell=pl.Series(cells, dtype=pl.UInt64))
         .group_by(["cell", *by])
@@ -37,6 +43,9 @@ def test_counts_equal_h3py_groupby_single_string_column() -> None:
     assert ours.columns == ["cell", "service", "count"]
     assert ours.equals(ref)
     assert ours["count"].sum() == ev.height
+    geometric = hl.count_points(ev, resolution=9, by="service", nested=False)
+    assert geometric.equals(_reference(ev, 9, ["service"], nested=False))
+    assert not geometric.equals(ours)  # the two conventions differ near cell edges
 
 
 def test_counts_with_two_columns_enum_and_no_groups() -> None:
@@ -54,3 +63,48 @@ def test_counts_from_bng() -> None:
     out = hl.count_points(ev, resolution=6, easting="e", northing="n")
     assert sorted(out["count"].to_list()) == [1, 2]  # the two points 14 m apart share a res-6 cell
     assert out["count"].sum() == 3
+
+
+def test_three_by_columns_whose_distinct_product_exceeds_2_64() -> None:
+    """Each column has > 2.6M distinct values (product > 2⁶⁴): a mixed-radix code would overflow."""
+    n = 3_000_000
+    rng = np.random.default_rng(7)
+    ev = pl.DataFrame(
+        {
+            "lat": rng.uniform(51.3, 51.7, n),
+            "lng": rng.uniform(-0.5, 0.3, n),
+            "a": rng.permutation(n),
+            "b": rng.permutation(n).astype(np.int64) * 7 - 5,
+            "c": rng.permutation(n) // 1,
+        }
+    ).with_columns(pl.col("c").cast(pl.String))
+    distinct = [ev[c].n_unique() for c in "abc"]
+    assert float(np.prod(np.array(distinct, dtype=np.float64))) > 2.0**64
+    ours = hl.count_points(ev, resolution=5, by=["a", "b", "c"])
+    cells = hl.cell_to_parent(hl.latlng_to_cell(ev["lat"], ev["lng"], 15), 5)
+    ref = (
+        ev.with_columns(cells)
+        .group_by(["cell", "a", "b", "c"])
+        .agg(count=pl.len().cast(pl.UInt32))
+        .sort(["cell", "a", "b", "c"])
+    )
+    assert ours.columns == ["cell", "a", "b", "c", "count"]
+    assert ours.equals(ref)
+
+
+def test_events_at_lsoa_centroids_land_in_the_crosswalk_cell(lsoa_pwc: pl.DataFrame) -> None:
+    """One cell convention: an event at each LSOA centroid is counted in that LSOA's crosswalk cell."""
+    c = lsoa_pwc
+    ll = hl.bng_to_latlng(c["x"], c["y"])
+    c = c.with_columns(ll)
+    for res in (7, 8, 9):
+        for kind, opts, ev_opts in (
+            ("BNG", {"easting": "x", "northing": "y"}, {"easting": "x", "northing": "y"}),
+            ("lat/lng", {}, {}),
+        ):
+            xw = hl.crosswalk(c, resolution=res, code="LSOA21CD", **opts)
+            counts = hl.count_points(c, resolution=res, by="LSOA21CD", **ev_opts)
+            assert counts["count"].sum() == c.height
+            j = xw.join(counts, on="LSOA21CD", suffix="_event")
+            assert j.height == c.height, (res, kind)
+            assert (j["cell"] == j["cell_event"]).all(), (res, kind)

@@ -60,6 +60,32 @@ def to_series(x: ArrayLike, name: str) -> pl.Series:
         raise InvalidInputError(f"{name}: expected a Polars Series, numpy array or Arrow array") from e
 
 
+FrameLike = Any  # pl.DataFrame | pl.LazyFrame | pyarrow Table | pandas DataFrame | Arrow C stream
+
+
+def as_frame(df: FrameLike, what: str) -> pl.DataFrame:
+    """Any table-like input as a Polars DataFrame: a ``pl.DataFrame`` (as is), a ``pl.LazyFrame`` (collected),
+    a pandas ``DataFrame`` or anything exporting the Arrow C stream interface (pyarrow ``Table``, DuckDB
+    relations, …; read through Arrow, zero-copy where the types allow)."""
+    if isinstance(df, pl.DataFrame):
+        return df
+    if isinstance(df, pl.LazyFrame):
+        return df.collect()
+    mod = type(df).__module__.split(".")[0]
+    try:
+        if mod == "pandas":
+            return pl.from_pandas(df)
+        if hasattr(df, "__arrow_c_stream__"):
+            out = pl.DataFrame(df)
+            return out
+    except Exception as e:  # noqa: BLE001
+        raise InvalidInputError(f"{what}: could not read {type(df).__name__} as a table: {e}") from e
+    raise InvalidInputError(
+        f"{what}: expected a polars DataFrame or LazyFrame, a pandas DataFrame or an Arrow table, "
+        f"got {type(df).__name__}"
+    )
+
+
 def check_no_nulls(s: pl.Series, name: str) -> None:
     n = s.null_count()
     if n:
@@ -67,16 +93,23 @@ def check_no_nulls(s: pl.Series, name: str) -> None:
         raise InvalidInputError(f"{name}: {rows_text(n, first)} are null; expected no nulls")
 
 
-def as_f64(x: ArrayLike, name: str) -> np.ndarray:
-    """A contiguous float64 numpy view of a numeric column (zero-copy when it already is one)."""
+def as_f64(x: ArrayLike, name: str, *, nulls_as_nan: bool = False) -> np.ndarray:
+    """A contiguous float64 numpy view of a numeric column (zero-copy when it already is one).
+
+    ``nulls_as_nan``: nulls become NaN (for coordinates, whose validation in the core then names null and NaN
+    rows together, and skips both with ``on_invalid="skip"``); otherwise a null is an error naming the rows.
+    """
     if isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim == 1:
         return np.ascontiguousarray(x)
     s = to_series(x, name)
-    check_no_nulls(s, name)
-    if not s.dtype.is_numeric():
+    if not nulls_as_nan:
+        check_no_nulls(s, name)
+    if not (s.dtype.is_numeric() or s.dtype == pl.Null):
         raise InvalidInputError(f"{name}: expected a numeric column, got {s.dtype}")
     if s.dtype != pl.Float64:
         s = s.cast(pl.Float64)
+    if s.null_count():
+        s = s.fill_null(float("nan"))
     return np.ascontiguousarray(s.to_numpy())
 
 

@@ -61,6 +61,7 @@ def count_points(
     n_groups: int,
     resolution_: int,
     bng: bool,
+    nested: bool,
     skip: bool,
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint32], _Rows]: ...
 def is_release_build() -> bool: ...

@@ -21,6 +21,8 @@ from ._convert import (
     check_no_nulls,
     check_on_invalid,
     check_resolution,
+    FrameLike,
+    as_frame,
     check_unique,
     report_skipped,
     require_columns,
@@ -245,8 +247,33 @@ def _same_chunks(cols: list[pl.Series]) -> list[pl.Series]:
     return cols if len(lengths) == 1 else [s.rechunk() for s in cols]
 
 
+def _group_codes(events: pl.DataFrame, by: list[str]) -> tuple[pl.Series, pl.DataFrame]:
+    """(dense group code per event, decoder frame with one row per code) for one or more ``by`` columns.
+
+    Several columns are combined one at a time, each step compacted to the dense rank of the combinations seen
+    so far (< number of events), so the intermediate code is at most n_events × n_distinct < 2⁶⁴ and cannot
+    overflow however many distinct values the columns have. Codes follow the lexical order of the columns'
+    own codes.
+    """
+    parts = []
+    for col in by:
+        s = events.get_column(col)
+        check_no_nulls(s, col)
+        parts.append(_dense_codes(s))
+    if len(parts) == 1:
+        codes, cats = parts[0]
+        return codes, pl.DataFrame([cats])
+    combined = parts[0][0].cast(pl.UInt64).to_numpy()
+    for codes, cats in parts[1:]:
+        _, inv = np.unique(combined, return_inverse=True)
+        combined = inv.astype(np.uint64) * np.uint64(len(cats)) + codes.cast(pl.UInt64).to_numpy()
+    _, first, inv = np.unique(combined, return_index=True, return_inverse=True)
+    decoder = events.select(by).gather(pl.Series(first.astype(np.int64)))
+    return pl.Series("g", inv.astype(np.uint32)), decoder
+
+
 def count_points(
-    events: pl.DataFrame,
+    events: FrameLike,
     *,
     resolution: int,
     lat: str = "lat",
@@ -254,6 +281,7 @@ def count_points(
     easting: str | None = None,
     northing: str | None = None,
     by: str | Sequence[str] = (),
+    nested: bool = True,
     on_invalid: OnInvalid = "raise",
 ) -> pl.DataFrame:
     """Count point events per cell (and per ``by`` group) at ``resolution``.
@@ -263,8 +291,19 @@ def count_points(
     in parallel and run-length counted in place. No cell column is materialised in Python, the columns are read
     chunk by chunk without copying, and extra memory is about 8 bytes per event plus the output.
 
+    ``events``: a Polars DataFrame or LazyFrame, a pandas DataFrame or an Arrow table.
+
     ``by`` columns: Enum columns are cheapest (their codes are used directly); String columns are coded by
-    their sorted distinct values; other types are ranked. Groups come out in that order.
+    their sorted distinct values; other types are ranked. Groups come out in that order. Any number of
+    columns with any number of distinct values can be combined.
+
+    ``nested``: the cell convention, the same as :func:`hyperlocal.crosswalk`'s (see "Cell convention" in
+    :mod:`hyperlocal.cells`). ``True`` (default): the ancestor at ``resolution`` of the point's resolution-15
+    cell, so an event lands in the same cell as an area centroid at the same place and counts roll up exactly
+    from finer resolutions. ``False``: the cell that geometrically contains the point.
+
+    ``on_invalid="skip"`` drops events whose coordinates are null, NaN or out of range, and reports how many
+    (and the first rows) with a :class:`~hyperlocal.exceptions.SkippedRowsWarning`; ``"raise"`` names them.
 
     Returns
     -------
@@ -275,6 +314,7 @@ def count_points(
     """
     skip = check_on_invalid(on_invalid)
     res = check_resolution(resolution)
+    events = as_frame(events, "events")
     by = _names(by)
     if (easting is None) != (northing is None):
         raise InvalidInputError("easting/northing: give both column names, or neither (to use lat/lng)")
@@ -285,39 +325,21 @@ def count_points(
     for c in xy:
         assert c is not None
         s = events.get_column(c)
-        check_no_nulls(s, c)
-        if not s.dtype.is_numeric():
+        if not (s.dtype.is_numeric() or s.dtype == pl.Null):
             raise InvalidInputError(f"{c}: expected a numeric column, got {s.dtype}")
-        coords.append(s if s.dtype == pl.Float64 else s.cast(pl.Float64))
+        s = s if s.dtype == pl.Float64 else s.cast(pl.Float64)
+        # Null coordinates are invalid points like NaN: named with them, or skipped with them.
+        coords.append(s.fill_null(float("nan")) if s.null_count() else s)
     decoder: pl.DataFrame | None = None
     n_groups = 1
     group_col: pl.Series | None = None
     if by:
-        parts = []
-        for col in by:
-            s = events.get_column(col)
-            check_no_nulls(s, col)
-            parts.append(_dense_codes(s))
-        if len(parts) == 1:
-            group_col, cats = parts[0]
-            decoder, n_groups = pl.DataFrame([cats]), len(cats)
-        else:
-            # Several columns: mixed-radix code, compacted to the combinations that occur.
-            combined = np.zeros(events.height, dtype=np.uint64)
-            for codes, cats in parts:
-                combined = combined * np.uint64(len(cats)) + codes.cast(pl.UInt64).to_numpy()
-            uniq, inv = np.unique(combined, return_inverse=True)
-            rem, cols = uniq, []
-            for _, cats in reversed(parts):
-                k = np.uint64(len(cats))
-                cols.append(cats.gather(pl.Series((rem % k).astype(np.int64))))
-                rem = rem // k
-            decoder, n_groups = pl.DataFrame(list(reversed(cols))), len(uniq)
-            group_col = pl.Series("g", inv.astype(np.uint32))
+        group_col, decoder = _group_codes(events, by)
+        n_groups = decoder.height
     aligned = _same_chunks(coords + ([group_col] if group_col is not None else []))
     groups = _chunks(aligned[2]) if group_col is not None else None
     cells, g, counts, bad = _core.count_points(
-        _chunks(aligned[0]), _chunks(aligned[1]), groups, n_groups, res, bng, skip
+        _chunks(aligned[0]), _chunks(aligned[1]), groups, n_groups, res, bng, bool(nested), skip
     )
     report_skipped(f"count_points({xy[0]}/{xy[1]})", bad)
     out = [series_from_numpy("cell", cells)]

@@ -77,7 +77,7 @@ def latlng_to_cell(
     """
     skip = check_on_invalid(on_invalid)
     res = check_resolution(resolution)
-    la, ln = as_f64(lat, "lat"), as_f64(lng, "lng")
+    la, ln = as_f64(lat, "lat", nulls_as_nan=True), as_f64(lng, "lng", nulls_as_nan=True)
     check_same_length(lat=la, lng=ln)
     cells, bad = _core.latlng_to_cell(la, ln, res, skip)
     n = report_skipped("latlng_to_cell", bad)
@@ -101,7 +101,7 @@ def bng_to_latlng(
     (or, with ``on_invalid="skip"``, they become null and are reported).
     """
     skip = check_on_invalid(on_invalid)
-    e, n = as_f64(easting, "easting"), as_f64(northing, "northing")
+    e, n = as_f64(easting, "easting", nulls_as_nan=True), as_f64(northing, "northing", nulls_as_nan=True)
     check_same_length(easting=e, northing=n)
     lat, lng, bad = _core.bng_to_latlng(e, n, skip)
     report_skipped("bng_to_latlng", bad)
@@ -117,7 +117,7 @@ def bng_to_cell(
     """British National Grid coordinates to H3 cells (see :func:`bng_to_latlng` for the method)."""
     skip = check_on_invalid(on_invalid)
     res = check_resolution(resolution)
-    e, n = as_f64(easting, "easting"), as_f64(northing, "northing")
+    e, n = as_f64(easting, "easting", nulls_as_nan=True), as_f64(northing, "northing", nulls_as_nan=True)
     check_same_length(easting=e, northing=n)
     lat, lng, bad = _core.bng_to_latlng(e, n, skip)
     report_skipped("bng_to_cell", bad)

@@ -216,13 +216,20 @@ fn bits_for(n: u32) -> u32 {
 /// in parallel and run-length counted in place. Memory: one u64 per point, plus the output.
 ///
 /// Input comes as chunks (zero-copy views of Arrow chunks). Group codes must be below `n_groups`.
+///
+/// `nested`: the cell convention shared with the centroid crosswalk. `true` puts each point in the ancestor at
+/// `res` of its resolution-15 cell (so counts nest exactly across resolutions and an event lands in the same
+/// cell as an area centroid at the same place); `false` in the cell that geometrically contains it. The key
+/// holds the base cell and the first `res` digits, which are the same bits for a res-15 cell and its ancestor.
 pub fn count_points(
     chunks: &[PointChunk<'_>],
     coords: Coords,
     n_groups: u32,
     res: Resolution,
+    nested: bool,
     on_invalid: OnInvalid,
 ) -> Result<PointCounts> {
+    let index_res = if nested { Resolution::Fifteen } else { res };
     let mut offsets = Vec::with_capacity(chunks.len());
     let mut n = 0usize;
     for (i, c) in chunks.iter().enumerate() {
@@ -282,6 +289,9 @@ pub fn count_points(
                 let start = ci * CHUNK;
                 let mut bad = RowList::default();
                 let mut badg = RowList::default();
+                if crate::cancel::requested() {
+                    return (bad, badg);
+                }
                 for (i, slot) in k.iter_mut().enumerate() {
                     let row = start + i;
                     let (u, v) = (c.a[row], c.b[row]);
@@ -295,7 +305,7 @@ pub fn count_points(
                     }
                     *slot = match ll {
                         Some((y, x)) => {
-                            let compact = (point_cell(y, x, res) & payload_mask) >> shift;
+                            let compact = (point_cell(y, x, index_res) & payload_mask) >> shift;
                             if gbits == 0 {
                                 compact
                             } else {
@@ -311,6 +321,7 @@ pub fn count_points(
                 (bad, badg)
             })
             .collect();
+        crate::cancel::check()?;
         for (b, g) in parts {
             skipped.extend(b);
             bad_groups.extend(g);
@@ -325,10 +336,10 @@ pub fn count_points(
     }
     if !skipped.is_empty() && on_invalid == OnInvalid::Raise {
         let (arg, expected) = match coords {
-            Coords::LatLng => ("lat/lng", "finite WGS84 degrees with -90 <= lat <= 90 and -180 <= lng <= 180"),
+            Coords::LatLng => ("lat/lng", "finite WGS84 degrees (not null or NaN) with -90 <= lat <= 90 and -180 <= lng <= 180"),
             Coords::Bng => (
                 "easting/northing",
-                "finite British National Grid metres with 0 <= easting <= 700000 and 0 <= northing <= 1300000",
+                "finite British National Grid metres (not null or NaN) with 0 <= easting <= 700000 and 0 <= northing <= 1300000",
             ),
         };
         return Err(HlError::InvalidValues {
@@ -338,6 +349,7 @@ pub fn count_points(
         });
     }
     keys.par_sort_unstable();
+    crate::cancel::check()?;
     keys.truncate(n - skipped.count);
 
     // Run-length count in place: distinct keys move to the front of `keys`, counts go to their own vector.
@@ -383,6 +395,7 @@ pub fn count_latlng(
     on_invalid: OnInvalid,
 ) -> Result<PointCounts> {
     let g = groups.map_or(Groups::None, Groups::U32);
+    let nested = false;
     count_points(
         &[PointChunk {
             a: lat,
@@ -392,6 +405,7 @@ pub fn count_latlng(
         Coords::LatLng,
         n_groups,
         res,
+        nested,
         on_invalid,
     )
 }
@@ -423,6 +437,35 @@ mod tests {
             .collect();
         assert_eq!(got, expect);
         assert_eq!(pc.counts.iter().map(|&c| u64::from(c)).sum::<u64>(), 5000);
+    }
+
+    #[test]
+    fn nested_counts_use_the_res15_ancestor() {
+        let lat: Vec<f64> = (0..20_000).map(|i| 51.0 + (i % 997) as f64 * 1.3e-4).collect();
+        let lng: Vec<f64> = (0..20_000).map(|i| -0.5 + (i % 991) as f64 * 1.7e-4).collect();
+        for r in [5u8, 7, 9] {
+            let res = Resolution::try_from(r).unwrap();
+            let chunk = PointChunk {
+                a: &lat,
+                b: &lng,
+                groups: Groups::None,
+            };
+            let pc =
+                count_points(&[chunk], Coords::LatLng, 1, res, true, OnInvalid::Raise).unwrap();
+            let (fine, _) =
+                latlng_to_cell(&lat, &lng, Resolution::Fifteen, OnInvalid::Raise).unwrap();
+            let parents = crate::cells::cell_to_parent(&fine, res).unwrap();
+            let mut expect = std::collections::BTreeMap::new();
+            for c in parents {
+                *expect.entry(c).or_insert(0u32) += 1;
+            }
+            let got: std::collections::BTreeMap<u64, u32> =
+                pc.cells.iter().copied().zip(pc.counts.iter().copied()).collect();
+            assert_eq!(got, expect, "res {r}");
+            // And it differs from geometric containment somewhere (otherwise the test proves nothing).
+            let plain = count_latlng(&lat, &lng, None, 1, res, OnInvalid::Raise).unwrap();
+            assert_ne!((plain.cells, plain.counts), (pc.cells, pc.counts), "res {r}");
+        }
     }
 
     #[test]
@@ -483,7 +526,7 @@ mod tests {
                 groups: Groups::U8(&g[1000..]),
             },
         ];
-        let pc = count_points(&chunks, Coords::Bng, 4, Resolution::Nine, OnInvalid::Raise).unwrap();
+        let pc = count_points(&chunks, Coords::Bng, 4, Resolution::Nine, false, OnInvalid::Raise).unwrap();
         let (lat, lng): (Vec<f64>, Vec<f64>) =
             e.iter().zip(&n).map(|(&a, &b)| bng_point(a, b)).unzip();
         let g32: Vec<u32> = g.iter().map(|&x| u32::from(x)).collect();
@@ -502,7 +545,7 @@ mod tests {
             b: &n[..10],
             groups: Groups::U8(&g[..10]),
         }];
-        assert!(count_points(&bad, Coords::Bng, 3, Resolution::Nine, OnInvalid::Raise).is_err());
+        assert!(count_points(&bad, Coords::Bng, 3, Resolution::Nine, false, OnInvalid::Raise).is_err());
     }
 
     proptest! {

@@ -159,6 +159,9 @@ pub fn bng_to_latlng(
         .map(|(ci, (la, ln))| {
             let start = ci * CHUNK;
             let mut bad = RowList::default();
+            if crate::cancel::requested() {
+                return bad;
+            }
             for i in 0..la.len() {
                 let (e, n) = (easting[start + i], northing[start + i]);
                 if valid_bng(e, n) {
@@ -174,6 +177,7 @@ pub fn bng_to_latlng(
             bad
         })
         .collect();
+    crate::cancel::check()?;
     let mut all = RowList::default();
     for b in bad {
         all.extend(b);
@@ -182,7 +186,7 @@ pub fn bng_to_latlng(
         return Err(HlError::InvalidValues {
             arg: "easting/northing".into(),
             rows: all,
-            expected: "finite British National Grid metres with 0 <= easting <= 700000 and 0 <= northing <= 1300000".into(),
+            expected: "finite British National Grid metres (not null or NaN) with 0 <= easting <= 700000 and 0 <= northing <= 1300000".into(),
         });
     }
     Ok((lat, lng, all))

@@ -64,6 +64,9 @@ pub fn latlng_to_cell_into(
             let la = &lat[start..start + o.len()];
             let ln = &lng[start..start + o.len()];
             let mut bad = RowList::default();
+            if crate::cancel::requested() {
+                return bad;
+            }
             for (i, ((slot, &y), &x)) in o.iter_mut().zip(la).zip(ln).enumerate() {
                 if valid_latlng(y, x) {
                     *slot = point_cell(y, x, res);
@@ -75,6 +78,7 @@ pub fn latlng_to_cell_into(
             bad
         })
         .collect();
+    crate::cancel::check()?;
     let mut all = RowList::default();
     for b in bad {
         all.extend(b);
@@ -83,7 +87,7 @@ pub fn latlng_to_cell_into(
         return Err(HlError::InvalidValues {
             arg: "lat/lng".into(),
             rows: all,
-            expected: "finite WGS84 degrees with -90 <= lat <= 90 and -180 <= lng <= 180".into(),
+            expected: "finite WGS84 degrees (not null or NaN) with -90 <= lat <= 90 and -180 <= lng <= 180".into(),
         });
     }
     Ok(all)

@@ -79,6 +79,9 @@ pub enum HlError {
     /// A coarser-resolution operation was asked for a finer resolution.
     #[error("resolution: cannot go from resolution {from} to {to}; expected {to} <= {from}")]
     ResolutionOrder { from: u8, to: u8 },
+    /// The call was interrupted (Ctrl-C) through [`crate::cancel`]; nothing was produced.
+    #[error("interrupted")]
+    Cancelled,
     /// Something that should not happen with validated input (a bug): reported, never a panic.
     #[error("internal error: {0}")]
     Internal(String),

@@ -6,11 +6,13 @@
 //! * [`bng`]: British National Grid → WGS84;
 //! * [`aggregate`]: weighted sums onto cells (apportion, rollup) and fused point counting;
 //! * [`wkb`]: hexagon boundaries as WKB polygons;
-//! * [`error`]: the one error type.
+//! * [`error`]: the one error type;
+//! * [`cancel`]: cooperative cancellation (Ctrl-C) checked between chunks of work.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod aggregate;
 pub mod bng;
+pub mod cancel;
 pub mod cells;
 pub mod error;
 pub mod polygon;

@@ -33,16 +33,48 @@ fn exception(py: Python<'_>, name: &str, msg: String) -> PyErr {
 fn map_err(py: Python<'_>, e: HlError) -> PyErr {
     match e {
         HlError::Internal(_) => exception(py, "ComputeError", e.to_string()),
+        HlError::Cancelled => pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"),
         _ => exception(py, "InvalidInputError", e.to_string()),
     }
 }
 
 /// Run a core call with the GIL released; panics become `ComputeError`, core errors their typed exception.
+///
+/// The work runs on a scoped worker thread while the calling thread waits and, every 50 ms, asks Python
+/// whether a signal is pending (`PyErr_CheckSignals`, which only the main thread can answer). On Ctrl-C the
+/// core's cancellation flag is raised, the kernel stops at its next chunk boundary, and the caller gets
+/// Python's KeyboardInterrupt (or whatever the SIGINT handler raised), typically within milliseconds.
 fn run<T: Send>(
     py: Python<'_>,
     f: impl FnOnce() -> hyperlocal_core::Result<T> + Send,
 ) -> PyResult<T> {
-    let out = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
+    use std::time::Duration;
+    hyperlocal_core::cancel::reset();
+    let (out, interrupted) = py.detach(|| {
+        std::thread::scope(|s| {
+            let caller = std::thread::current();
+            let worker = s.spawn(move || {
+                let r = catch_unwind(AssertUnwindSafe(f));
+                caller.unpark();
+                r
+            });
+            let mut interrupted: Option<PyErr> = None;
+            while !worker.is_finished() {
+                std::thread::park_timeout(Duration::from_millis(50));
+                if interrupted.is_none() && !worker.is_finished() {
+                    if let Err(e) = Python::attach(|py| py.check_signals()) {
+                        hyperlocal_core::cancel::request();
+                        interrupted = Some(e);
+                    }
+                }
+            }
+            let out = worker.join().unwrap_or_else(Err);
+            (out, interrupted)
+        })
+    });
+    if let Some(e) = interrupted {
+        return Err(e);
+    }
     match out {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(map_err(py, e)),
@@ -219,7 +251,7 @@ enum GroupArr<'py> {
 /// Count points per (cell, group). `a`/`b` are lists of chunks (lat/lng, or easting/northing with `bng`),
 /// `groups` a list of chunks of the same lengths, or None.
 #[pyfunction]
-#[pyo3(signature = (a, b, groups, n_groups, resolution_, bng, skip))]
+#[pyo3(signature = (a, b, groups, n_groups, resolution_, bng, nested, skip))]
 fn count_points<'py>(
     py: Python<'py>,
     a: Vec<PyReadonlyArray1<'py, f64>>,
@@ -228,6 +260,7 @@ fn count_points<'py>(
     n_groups: u32,
     resolution_: i64,
     bng: bool,
+    nested: bool,
     skip: bool,
 ) -> PyResult<(
     Arr<'py, u64>,
@@ -263,7 +296,7 @@ fn count_points<'py>(
         aggregate::Coords::LatLng
     };
     let pc = run(py, || {
-        aggregate::count_points(&chunks, coords, n_groups, res, policy(skip))
+        aggregate::count_points(&chunks, coords, n_groups, res, nested, policy(skip))
     })?;
     Ok((
         pc.cells.into_pyarray(py),
