@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 from hyperlocal import ons
-from hyperlocal.exceptions import SkippedRowsWarning
+from hyperlocal.exceptions import InvalidInputError, SkippedRowsWarning
 from hyperlocal.health import ALL, CATEGORIES
 from hyperlocal.stats import newcombe, wilson, z_value
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
@@ -210,8 +210,12 @@ def test_comparator_matches_programme_decile_mix_and_writes_chart(
     cni = pl.read_parquet(data / "biglocal" / "community_needs_index_2023_lsoa21_england.parquet")
     left_behind = cni.filter(pl.col("Left Behind Area?"))["lsoa21_code"]
     assert left_behind.len() == 1262
-    table = hl.compare_groups(g11, g21, left_behind, deprivation=dep, crosswalk=xw21,
-                              chart=tmp_path / "chart.png")  # fmt: skip
+    # Welsh cells have no (English) IMD decile: an error by default, named; skipped and reported on request.
+    with pytest.raises(InvalidInputError, match=r"cell\(s\) with residents have a null or out-of-range decile"):
+        hl.compare_groups(g11, g21, left_behind, deprivation=dep, crosswalk=xw21)
+    with pytest.warns(SkippedRowsWarning, match=r"0 of them in the programme, holding [\d,.]+ residents"):
+        table = hl.compare_groups(g11, g21, left_behind, deprivation=dep, crosswalk=xw21, on_invalid="skip",
+                                  chart=tmp_path / "chart.png")  # fmt: skip
     assert set(table["group"]) == {"programme", "all", "comparator"}
     mix = [f"mix_d{d}" for d in range(1, 11)]
     prog = (
@@ -219,13 +223,12 @@ def test_comparator_matches_programme_decile_mix_and_writes_chart(
         .select(mix)
         .row(0)
     )
-    comp = (
-        table.filter((pl.col("group") == "comparator") & (pl.col("category") == "very_good"))
-        .select(mix)
-        .row(0)
-    )
-    assert np.allclose(prog, comp, atol=1e-12)
-    assert abs(sum(prog) - 1) < 1e-12
+    # The programme's decile mix, recomputed here from the cells' 2011 residents.
+    prog_cells = xw21.filter(pl.col("LSOA21CD").is_in(left_behind.implode()))["cell"].unique()
+    pop = g11.join(dep.select("cell", "decile"), on="cell").filter(pl.col("cell").is_in(prog_cells.implode()))
+    by_d = pop.group_by("decile").agg(pl.sum_horizontal(CATEGORIES).sum().alias("n")).sort("decile")
+    expected = dict(zip(by_d["decile"].to_list(), (by_d["n"] / by_d["n"].sum()).to_list()))
+    assert np.allclose(prog, [expected.get(d, 0.0) for d in range(1, 11)], atol=1e-12)
     assert prog[0] > 0.3  # left-behind areas are mostly in the most deprived decile
     allrow = table.filter((pl.col("group") == "all") & (pl.col("category") == "very_good")).row(0, named=True)
     h11, h21 = national["h11"], national["h21"]
@@ -239,3 +242,75 @@ def test_comparator_matches_programme_decile_mix_and_writes_chart(
             "group", "category", "change_pp", "change_lo", "change_hi"
         )
     )
+
+
+def _synthetic_programme(seed: int = 3) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[int]]:
+    """400 res-8 cells with random counts; 40 programme cells, 4 of them at decile 0 (invalid)."""
+    rng = np.random.default_rng(seed)
+    lat = rng.uniform(52.0, 53.0, 4000)
+    lng = rng.uniform(-2.0, -1.0, 4000)
+    cells = hl.latlng_to_cell(lat, lng, 8).unique().sort().head(400).to_list()
+    n = len(cells)
+    dec = rng.integers(1, 11, n)
+    # Health improves with decile, so a wrong mix visibly biases the comparator.
+    share = 0.30 + 0.03 * dec
+
+    def year(shift: float) -> pl.DataFrame:
+        pop = rng.integers(200, 2000, n).astype(np.float64)
+        vg = np.floor(pop * np.clip(share + shift, 0, 1))
+        rest = pop - vg
+        return _table(cells, np.column_stack([vg, rest * 0.5, rest * 0.3, rest * 0.15, rest * 0.05]))
+
+    before, after = year(0.0), year(0.02)
+    prog_idx = rng.choice(n, 40, replace=False)
+    dec = dec.copy()
+    dec[prog_idx[:3]] = 0  # out of range
+    dep = pl.DataFrame({"cell": pl.Series(cells, dtype=pl.UInt64), "decile": pl.Series(dec, dtype=pl.Int64)})
+    dep = dep.with_columns(
+        pl.when(pl.col("cell") == cells[prog_idx[3]]).then(None).otherwise(pl.col("decile")).alias("decile")
+    )  # and one null
+    return before, after, dep, [cells[i] for i in prog_idx]
+
+
+def test_compare_groups_invalid_deciles_raise_or_are_skipped_and_renormalised() -> None:
+    before, after, dep, prog = _synthetic_programme()
+    with pytest.raises(InvalidInputError, match=r"4 cell\(s\) with residents have a null or out-of-range"):
+        hl.compare_groups(before, after, prog, deprivation=dep)
+    with pytest.warns(SkippedRowsWarning, match=r"4 cell\(s\).*4 of them in the programme, holding [\d,.]+ res"):
+        table = hl.compare_groups(before, after, prog, deprivation=dep, on_invalid="skip")
+
+    # Independent computation: mix over the programme's valid cells, comparator pooled per decile.
+    d = dep["decile"].to_numpy(allow_copy=True)
+    cells = dep["cell"].to_numpy()
+    valid = np.array([x is not None and 1 <= x <= 10 for x in dep["decile"].to_list()])
+    in_prog = np.isin(cells, np.array(prog, dtype=np.uint64))
+    cnt = {y: t.select(CATEGORIES).to_numpy() for y, t in (("b", before), ("a", after))}
+    pop_b = cnt["b"].sum(axis=1)
+    sel = valid & in_prog
+    mix = {k: pop_b[sel & (d == k)].sum() / pop_b[sel].sum() for k in range(1, 11)}
+    comp = valid & ~in_prog
+    z = 1.959963984540054
+    for y, label in (("b", "2011"), ("a", "2021")):
+        x, n_tot = cnt[y][:, 0], cnt[y].sum(axis=1)
+        p = sum(mix[k] * x[comp & (d == k)].sum() / n_tot[comp & (d == k)].sum() for k in range(1, 11))
+        var = sum(
+            mix[k] ** 2 * (pk := x[comp & (d == k)].sum() / n_tot[comp & (d == k)].sum()) * (1 - pk)
+            / n_tot[comp & (d == k)].sum()
+            for k in range(1, 11)
+        )
+        n_eff = p * (1 - p) / var
+        lo, hi = proportion_confint(p * n_eff, n_eff, alpha=1 - 0.95, method="wilson")
+        row = table.filter((pl.col("group") == "comparator") & (pl.col("category") == "very_good")).row(
+            0, named=True
+        )
+        assert row[f"pct_{label}"] == pytest.approx(100 * p, abs=1e-9)
+        assert row[f"population_{label}"] == pytest.approx(n_eff, rel=1e-9)
+        assert row[f"pct_{label}_lo"] == pytest.approx(100 * lo, abs=1e-6)
+        assert row[f"pct_{label}_hi"] == pytest.approx(100 * hi, abs=1e-6)
+    # The mix reported is the renormalised one (the 4 bad cells are not in it) and sums to 1.
+    got = table.filter(pl.col("group") == "programme").select([f"mix_d{k}" for k in range(1, 11)]).row(0)
+    assert np.allclose(got, [mix[k] for k in range(1, 11)], atol=1e-12)
+    # The programme group itself counts all 40 cells.
+    prow = table.filter((pl.col("group") == "programme") & (pl.col("category") == "very_good")).row(0, named=True)
+    assert prow["n_cells"] == 40
+    assert prow["population_2011"] == pytest.approx(pop_b[in_prog].sum())

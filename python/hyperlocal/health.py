@@ -11,6 +11,7 @@ hybrid score interval, method 10, for every change (Newcombe 1998).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,17 @@ import numpy as np
 import polars as pl
 
 from . import _core
-from ._convert import KEEP, check_no_nulls, require_columns, rows_text
-from .exceptions import InvalidInputError
+from ._convert import (
+    KEEP,
+    FrameLike,
+    OnInvalid,
+    as_frame,
+    check_no_nulls,
+    check_on_invalid,
+    require_columns,
+    rows_text,
+)
+from .exceptions import InvalidInputError, SkippedRowsWarning
 from .stats import newcombe, wilson, z_value
 
 __all__ = ["CATEGORIES", "COMBINED", "health_change", "compare_groups", "comparison_chart"]
@@ -234,21 +244,144 @@ def _cells_of_polygons(areas: pl.DataFrame, resolution: int, code: str, crs: obj
     return set(cand[inside].tolist()) | set(main)
 
 
-def _group_totals(b: pl.DataFrame, a: pl.DataFrame, cells: pl.Series | None) -> tuple[dict, dict]:
-    def tot(t: pl.DataFrame) -> dict[str, float]:
-        if cells is not None:
-            t = t.filter(pl.col("cell").is_in(cells.implode()))
-        return {k: float(t[k].sum()) for k in CATEGORIES}
+def _totals(t: pl.DataFrame, cells: pl.Series | None) -> dict[str, float]:
+    """Summed counts of each category (five and combined) over ``cells`` (all rows when None)."""
+    if cells is not None:
+        t = t.filter(pl.col("cell").is_in(cells.implode()))
+    tot = {k: float(t[k].sum()) for k in CATEGORIES}
+    return tot | {k: sum(tot[p] for p in ps) for k, ps in COMBINED.items()}
 
-    return tot(b), tot(a)
+
+def _usable_deciles(
+    deprivation: pl.DataFrame, decile: str, b: pl.DataFrame, known: pl.Series, prog: pl.Series, skip: bool
+) -> pl.DataFrame:
+    """``cell, d`` for the cells with residents whose decile is usable (an integer 1..10).
+
+    Cells with residents whose decile is null, outside 1..10 or missing from ``deprivation`` cannot be matched:
+    an error naming them, or (``skip``) dropped from the standardisation with the residents they hold reported.
+    """
+    require_columns(deprivation, ["cell", decile], "deprivation")
+    dcol = deprivation.get_column(decile)
+    if not (dcol.dtype.is_numeric() or dcol.dtype == pl.Null):
+        raise InvalidInputError(f"deprivation[{decile!r}]: expected integer deciles 1..10, got {dcol.dtype}")
+    dec = deprivation.select(pl.col("cell").cast(pl.UInt64), pl.col(decile).cast(pl.Float64).alias("d"))
+    check_no_nulls(dec["cell"], "deprivation['cell']")
+    dup = dec["cell"].is_duplicated()
+    if dup.any():
+        raise InvalidInputError(
+            f"deprivation['cell']: {rows_text(int(dup.sum()), dup.arg_true().head(KEEP).to_list())} repeat a "
+            "cell; expected one decile per cell"
+        )
+    cells = pl.DataFrame({"cell": known}).join(dec, on="cell", how="left")
+    ok = pl.col("d").is_not_null() & pl.col("d").is_in([float(d) for d in range(1, 11)])
+    bad = cells.filter(~ok)
+    if bad.height:
+        pop = b.join(bad.select("cell"), on="cell").select(pl.sum_horizontal(CATEGORIES).sum()).item() or 0.0
+        in_prog = int(bad["cell"].is_in(prog.implode()).sum())
+        what = (
+            f"deprivation[{decile!r}]: {bad.height} cell(s) with residents have a null or out-of-range decile "
+            f"or no row (e.g. {[hex(c)[2:] for c in bad['cell'].head(KEEP).to_list()]}; decile values "
+            f"{bad['d'].head(KEEP).to_list()}), {in_prog} of them in the programme, holding {pop:,.1f} "
+            "residents in the first year"
+        )
+        if not skip:
+            raise InvalidInputError(
+                f"{what}; expected a decile 1..10 for every cell (on_invalid='skip' leaves them out of the "
+                "deprivation standardisation)"
+            )
+        warnings.warn(
+            f"{what}: left out of the deprivation mix and the comparator (on_invalid='skip')",
+            SkippedRowsWarning,
+            stacklevel=3,
+        )
+    return cells.filter(ok).with_columns(pl.col("d").cast(pl.Int64))
+
+
+def _decile_mix(b: pl.DataFrame, dec: pl.DataFrame, cells: pl.Series | None) -> dict[int, float]:
+    """Share of first-year residents in each decile 1..10 over ``cells`` that have a usable decile."""
+    t = b.join(dec, on="cell", how="inner")
+    if cells is not None:
+        t = t.filter(pl.col("cell").is_in(cells.implode()))
+    pop = t.with_columns(n=pl.sum_horizontal(CATEGORIES)).group_by("d").agg(pl.col("n").sum())
+    total = float(pop["n"].sum())
+    by = dict(zip(pop["d"].to_list(), pop["n"].to_list()))
+    return {d: (by.get(d, 0.0) / total if total > 0 else float("nan")) for d in range(1, 11)}
+
+
+def _standardised(t: pl.DataFrame, comp: pl.DataFrame, mix: dict[int, float]) -> dict[str, tuple[float, float]]:
+    """Direct standardisation of the comparator to the programme's decile ``mix``, for one year's table.
+
+    Returns {category: (p, n_eff)}: p = Σ_d π_d p_d and Kish's effective size n_eff = p(1 − p) / V with
+    V = Σ_d π_d² p_d(1 − p_d) / N_d (the variance of p when each decile's share is a binomial proportion).
+    """
+    g = (
+        t.join(comp, on="cell", how="inner")
+        .group_by("d")
+        .agg(*[pl.col(k).sum() for k in CATEGORIES])
+        .with_columns(n=pl.sum_horizontal(CATEGORIES))
+    )
+    per_decile = {int(r["d"]): r for r in g.iter_rows(named=True)}
+    out: dict[str, tuple[float, float]] = {}
+    for k in ALL:
+        parts = COMBINED.get(k, (k,))
+        p_std, var = 0.0, 0.0
+        for d, pi in mix.items():
+            if not pi > 0:
+                continue
+            r = per_decile.get(d)
+            if r is None or r["n"] <= 0:
+                raise InvalidInputError(
+                    f"comparator: no comparator residents in decile {d}, which holds {100 * pi:.1f}% of the "
+                    "programme's; cannot match it"
+                )
+            p_d = sum(r[p] for p in parts) / r["n"]
+            p_std += pi * p_d
+            var += pi * pi * p_d * (1 - p_d) / r["n"]
+        n_eff = p_std * (1 - p_std) / var if var > 0 else float(sum(v["n"] for v in per_decile.values()))
+        out[k] = (p_std, n_eff)
+    return out
+
+
+def _group_rows(
+    group: str,
+    before: dict[str, tuple[float, float]],
+    after: dict[str, tuple[float, float]],
+    n_cells: int,
+    mix: dict[int, float],
+    labels: tuple[str, str],
+    z: float,
+) -> list[dict[str, Any]]:
+    """One output row per category: Wilson intervals of each year's share p at size n (given as (p, n)),
+    Newcombe's method 10 for the change."""
+    y0, y1 = labels
+    rows = []
+    for k in ALL:
+        (pb, nb), (pa, na) = before[k], after[k]
+        _, lb, ub = (float(v) for v in wilson(np.array(pb * nb), np.array(nb), z))
+        _, la, ua = (float(v) for v in wilson(np.array(pa * na), np.array(na), z))
+        d, dlo, dhi = (float(v) for v in newcombe(pa, la, ua, pb, lb, ub))
+        rows.append(
+            {"group": group, "category": k, f"pct_{y0}": 100 * pb, f"pct_{y0}_lo": 100 * lb,
+             f"pct_{y0}_hi": 100 * ub, f"pct_{y1}": 100 * pa, f"pct_{y1}_lo": 100 * la,
+             f"pct_{y1}_hi": 100 * ua, "change_pp": 100 * d, "change_lo": 100 * dlo, "change_hi": 100 * dhi,
+             f"population_{y0}": nb, f"population_{y1}": na, "n_cells": n_cells,
+             **{f"mix_d{d}": (v if v == v else None) for d, v in mix.items()}}
+        )  # fmt: skip
+    return rows
+
+
+def _crude(tot: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """(share, population) of each category from summed counts (share NaN when there are no residents)."""
+    n = sum(tot[k] for k in CATEGORIES)
+    return {k: (tot[k] / n if n > 0 else float("nan"), n) for k in ALL}
 
 
 def compare_groups(
-    before: pl.DataFrame,
-    after: pl.DataFrame,
+    before: FrameLike,
+    after: FrameLike,
     programme: Any,
     *,
-    deprivation: pl.DataFrame | None = None,
+    deprivation: FrameLike | None = None,
     decile: str = "decile",
     categories: Mapping[str, str] | Sequence[str] | None = None,
     categories_after: Mapping[str, str] | Sequence[str] | None = None,
@@ -257,6 +390,7 @@ def compare_groups(
     crosswalk: pl.DataFrame | None = None,
     code: str = "code",
     crs: object = None,
+    on_invalid: OnInvalid = "raise",
     chart: str | os.PathLike[str] | None = None,
     title: str | None = None,
 ) -> pl.DataFrame:
@@ -275,6 +409,13 @@ def compare_groups(
     deprivation
         ``cell`` and ``decile`` (1 = most deprived), e.g. population-weighted IMD 2019 deciles of the cells
         (:func:`deciles`). Without it there is no comparator group.
+    on_invalid
+        Cells with residents whose decile is null (as :func:`hyperlocal.deciles` leaves cells without
+        population), outside 1..10, or missing from ``deprivation`` cannot be matched. ``"raise"`` (default):
+        an :class:`~hyperlocal.exceptions.InvalidInputError` naming them. ``"skip"``: they are left out of the
+        deprivation mix (which is renormalised over the programme's other cells) and of the comparator pool,
+        and a :class:`~hyperlocal.exceptions.SkippedRowsWarning` reports how many cells and residents that is.
+        The ``programme`` and ``all`` groups always count every cell.
 
     Groups
     ------
@@ -282,116 +423,56 @@ def compare_groups(
     * ``all``: every cell of the input (e.g. England and Wales).
     * ``comparator``: cells outside the programme, matched on deprivation decile and re-weighted to the
       programme's decile mix (direct standardisation): share = Σ_d π_d · p_d, with π_d the programme's share of
-      ``before``-year residents in decile d and p_d the share among comparator cells of decile d. Its interval
-      is a Wilson interval at the effective sample size n_eff = p(1 − p) / Σ_d π_d² p_d(1 − p_d)/N_d (Kish),
-      and changes use Newcombe's method 10 like the other groups.
+      ``before``-year residents in decile d (over its cells with a usable decile) and p_d the share among
+      comparator cells of decile d. Its interval is a Wilson interval at Kish's effective sample size
+      n_eff = p(1 − p) / Σ_d π_d² p_d(1 − p_d)/N_d, and changes use Newcombe's method 10 like the other
+      groups.
+
+    Intervals treat each group's residents as a binomial sample of its share. Census counts are (near)
+    complete counts, not samples, so the intervals describe the random variation of a rate among populations of
+    this size (the usual public-health reading, as in Fingertips), not survey error; the two years' populations
+    overlap (most residents are counted twice), which Newcombe's method for independent samples ignores and
+    which makes the change intervals conservative; and apportioned counts are fractional, used as they are.
 
     Returns
     -------
     pl.DataFrame
         Tidy: one row per (group, category) with ``pct_<label>`` and ``_lo``/``_hi``, ``change_pp`` with
         ``change_lo``/``change_hi``, ``population_<label>`` (effective sizes for the comparator), ``n_cells`` and
-        the decile mix ``mix_d1`` … ``mix_d10`` (shares of ``before`` residents by decile; the comparator's is
-        the programme's by construction). With ``chart``, a grouped bar chart PNG is written there too.
+        the decile mix ``mix_d1`` … ``mix_d10`` (shares of ``before`` residents by decile, over cells with a
+        usable decile; the comparator is standardised to the programme's). With ``chart``, a grouped bar chart
+        PNG is written there too.
     """
+    skip = check_on_invalid(on_invalid)
     z = z_value(confidence)
     ca = _category_map(categories)
     cb = _category_map(categories_after) if categories_after is not None else ca
-    b = _counts(before, ca, "cell", "before")
-    a = _counts(after, cb, "cell", "after")
+    b = _counts(as_frame(before, "before"), ca, "cell", "before")
+    a = _counts(as_frame(after, "after"), cb, "cell", "after")
     res_set = set(_core.cell_resolutions(np.ascontiguousarray(b["cell"].cast(pl.UInt64).to_numpy())).tolist())
     pcells = _programme_cells(programme, min(res_set) if res_set else 8, crosswalk, code, crs)
-    known = set(b["cell"].to_list()) | set(a["cell"].to_list())
-    pcells &= known
+    known_set = set(b["cell"].to_list()) | set(a["cell"].to_list())
+    pcells &= known_set
     if not pcells:
         raise InvalidInputError("programme: none of its cells hold residents in either table")
     prog = pl.Series("cell", sorted(pcells), dtype=pl.UInt64)
-    y0, y1 = labels
-    rows: list[dict[str, Any]] = []
+    known = pl.Series("cell", sorted(known_set), dtype=pl.UInt64)
 
     dec = None
     if deprivation is not None:
-        require_columns(deprivation, ["cell", decile], "deprivation")
-        dec = deprivation.select(pl.col("cell").cast(pl.UInt64), pl.col(decile).cast(pl.Int64).alias("d"))
-
-    def mix_of(cells: pl.Series | None) -> dict[str, float | None]:
-        if dec is None:
-            return {}
-        t = b.join(dec, on="cell", how="inner")
-        if cells is not None:
-            t = t.filter(pl.col("cell").is_in(cells.implode()))
-        pop = t.with_columns(n=pl.sum_horizontal(CATEGORIES)).group_by("d").agg(pl.col("n").sum())
-        total = float(pop["n"].sum())
-        by = dict(zip(pop["d"].to_list(), pop["n"].to_list()))
-        return {f"mix_d{d}": (by.get(d, 0.0) / total if total > 0 else None) for d in range(1, 11)}
-
-    def emit(group: str, tb: dict, ta: dict, n_cells: int, mix: dict, neff: tuple | None = None) -> None:
-        xb = dict(tb) | {k: sum(tb[p] for p in ps) for k, ps in COMBINED.items()}
-        xa = dict(ta) | {k: sum(ta[p] for p in ps) for k, ps in COMBINED.items()}
-        nb = sum(tb[k] for k in CATEGORIES)
-        na = sum(ta[k] for k in CATEGORIES)
-        for k in ALL:
-            if neff is None:
-                pb, lb, ub = (float(v) for v in wilson(np.array(xb[k]), np.array(nb), z))
-                pa, la, ua = (float(v) for v in wilson(np.array(xa[k]), np.array(na), z))
-                popb, popa = nb, na
-            else:
-                (pb, popb), (pa, popa) = neff[0][k], neff[1][k]
-                _, lb, ub = (float(v) for v in wilson(np.array(pb * popb), np.array(popb), z))
-                _, la, ua = (float(v) for v in wilson(np.array(pa * popa), np.array(popa), z))
-            d, dlo, dhi = (float(v) for v in newcombe(pa, la, ua, pb, lb, ub))
-            rows.append(
-                {"group": group, "category": k, f"pct_{y0}": 100 * pb, f"pct_{y0}_lo": 100 * lb,
-                 f"pct_{y0}_hi": 100 * ub, f"pct_{y1}": 100 * pa, f"pct_{y1}_lo": 100 * la,
-                 f"pct_{y1}_hi": 100 * ua, "change_pp": 100 * d, "change_lo": 100 * dlo, "change_hi": 100 * dhi,
-                 f"population_{y0}": popb, f"population_{y1}": popa, "n_cells": n_cells, **mix}
-            )  # fmt: skip
-
-    tb, ta = _group_totals(b, a, prog)
-    emit("programme", tb, ta, len(pcells), mix_of(prog))
-    tb, ta = _group_totals(b, a, None)
-    emit("all", tb, ta, len(known), mix_of(None))
+        dec = _usable_deciles(as_frame(deprivation, "deprivation"), decile, b, known, prog, skip)
+    mix_prog = _decile_mix(b, dec, prog) if dec is not None else {}
+    rows = _group_rows("programme", _crude(_totals(b, prog)), _crude(_totals(a, prog)), len(pcells), mix_prog,
+                       labels, z)  # fmt: skip
+    mix_all = _decile_mix(b, dec, None) if dec is not None else {}
+    rows += _group_rows("all", _crude(_totals(b, None)), _crude(_totals(a, None)), len(known_set), mix_all,
+                        labels, z)  # fmt: skip
     if dec is not None:
-        pmix = mix_of(prog)
-        missing = prog.filter(~prog.is_in(dec["cell"].implode()))
-        if missing.len():
-            raise InvalidInputError(
-                f"deprivation: {missing.len()} programme cell(s) have no decile (e.g. {missing.head(KEEP).to_list()})"
-            )
-        comp = pl.DataFrame({"cell": sorted(known - pcells)}, schema={"cell": pl.UInt64}).join(dec, on="cell")
-        per_year = []
-        for t in (b, a):
-            g = (
-                t.join(comp, on="cell", how="inner")
-                .group_by("d")
-                .agg(*[pl.col(k).sum() for k in CATEGORIES])
-                .with_columns(n=pl.sum_horizontal(CATEGORIES))
-            )
-            per_year.append({int(r["d"]): r for r in g.iter_rows(named=True)})
-        stats = []
-        for yr in per_year:
-            out: dict[str, tuple[float, float]] = {}
-            for k in ALL:
-                parts = COMBINED.get(k, (k,))
-                p_std, var = 0.0, 0.0
-                for dd in range(1, 11):
-                    pi = pmix.get(f"mix_d{dd}") or 0.0
-                    if pi == 0:
-                        continue
-                    r = yr.get(dd)
-                    if r is None or r["n"] <= 0:
-                        raise InvalidInputError(
-                            f"comparator: no comparator residents in decile {dd}, which holds {100 * pi:.1f}% of "
-                            "the programme's; cannot match it"
-                        )
-                    pd_ = sum(r[p] for p in parts) / r["n"]
-                    p_std += pi * pd_
-                    var += pi * pi * pd_ * (1 - pd_) / r["n"]
-                n_eff = p_std * (1 - p_std) / var if var > 0 else float(sum(v["n"] for v in yr.values()))
-                out[k] = (p_std, n_eff)
-            stats.append(out)
-        emit("comparator", {k: 0.0 for k in CATEGORIES}, {k: 0.0 for k in CATEGORIES}, comp.height, pmix,
-             neff=(stats[0], stats[1]))  # fmt: skip
+        if not any(v > 0 for v in mix_prog.values()):
+            raise InvalidInputError("deprivation: no programme cell with residents has a usable decile")
+        comp = dec.filter(~pl.col("cell").is_in(prog.implode()))
+        rows += _group_rows("comparator", _standardised(b, comp, mix_prog), _standardised(a, comp, mix_prog),
+                            comp.height, mix_prog, labels, z)  # fmt: skip
     table = pl.DataFrame(rows)
     if chart is not None:
         comparison_chart(table, chart, title=title, labels=labels, confidence=confidence)
