@@ -105,7 +105,7 @@ def test_grid_bad_input_fails_cleanly(tmp_path: Path) -> None:
         text=True,
     )
     assert r.returncode == 2
-    assert "easting/northing: 1 row (first at 1)" in r.stderr
+    assert "x/y: 1 row (first at 1) are null, NaN or out of range [code: b]" in r.stderr
     assert not out.exists()
 
 

@@ -71,7 +71,7 @@ def test_negative_counts_in_extensive_columns() -> None:
     xw = hl.crosswalk(areas, resolution=7)
     values = areas.with_columns(people=pl.Series([10, -3, 5]))
     with pytest.raises(
-        InvalidInputError, match=r"people: 1 row \(first at 1\) invalid; expected non-negative"
+        InvalidInputError, match=r"people: 1 row \(first at 1\) null, NaN, negative or infinite \[code: b\]"
     ):
         hl.apportion(values, xw, extensive="people")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
@@ -22,6 +23,20 @@ def rows_text(count: int, first: Sequence[int]) -> str:
     """'3 rows (first at 1, 4, 9)', the row description used in every error message."""
     more = ", …" if count > len(first) else ""
     return f"{count} row{'' if count == 1 else 's'} (first at {', '.join(str(i) for i in first)}{more})"
+
+
+_FIRST_ROWS = re.compile(r"\(first at ([\d, ]+?)(?:, …)?\)")
+
+
+def with_codes(err: InvalidInputError, codes: pl.Series) -> InvalidInputError:
+    """The same error with the area codes of the rows it names appended, so that a person can find them."""
+    m = _FIRST_ROWS.search(str(err))
+    if not m:
+        return err
+    idx = [int(i) for i in m.group(1).split(",") if i.strip()]
+    if not idx or max(idx) >= codes.len():
+        return err
+    return InvalidInputError(f"{err} [{codes.name}: {', '.join(str(c) for c in codes.gather(idx).to_list())}]")
 
 
 def check_on_invalid(on_invalid: str) -> bool:
@@ -117,6 +132,8 @@ def as_u64_cells(x: ArrayLike, name: str = "cells") -> np.ndarray:
     if isinstance(x, np.ndarray) and x.dtype == np.uint64 and x.ndim == 1:
         return np.ascontiguousarray(x)
     s = to_series(x, name)
+    if s.dtype == pl.Null and s.len() == 0:  # e.g. an empty list
+        s = s.cast(pl.UInt64)
     check_no_nulls(s, name)
     if s.dtype == pl.String:
         raise InvalidInputError(f"{name}: got strings; use hl.string_to_cell first, or pass UInt64 cells")

@@ -9,6 +9,7 @@ not depend on the number of threads.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,7 +30,7 @@ from ._convert import (
     rows_text,
     series_from_numpy,
 )
-from .exceptions import InvalidInputError
+from .exceptions import InvalidInputError, UnmatchedAreasWarning
 
 __all__ = ["apportion", "rollup", "count_points"]
 
@@ -38,19 +39,24 @@ def _names(x: str | Sequence[str]) -> list[str]:
     return [x] if isinstance(x, str) else list(x)
 
 
-def _numeric(df: pl.DataFrame, col: str, *, nonneg: bool) -> np.ndarray:
+def _numeric(df: pl.DataFrame, col: str, *, nonneg: bool, codes: pl.Series | None = None) -> np.ndarray:
+    """A column as contiguous float64; nulls, NaN, infinities (and negatives for counts) are an error that names
+    the rows and, when ``codes`` is given, their area codes."""
     s = df.get_column(col)
-    if not s.dtype.is_numeric():
+    if not (s.dtype.is_numeric() or s.dtype == pl.Null):
         raise InvalidInputError(f"{col}: expected a numeric column, got {s.dtype}")
-    check_no_nulls(s, col)
-    a = np.ascontiguousarray(s.cast(pl.Float64).to_numpy())
+    a = np.ascontiguousarray(s.cast(pl.Float64).fill_null(float("nan")).to_numpy())
     bad = ~np.isfinite(a)
     if nonneg:
         bad |= a < 0
     if bad.any():
         idx = np.flatnonzero(bad)
         what = "non-negative finite values (counts are extensive)" if nonneg else "finite values"
-        raise InvalidInputError(f"{col}: {rows_text(len(idx), idx[:KEEP].tolist())} invalid; expected {what}")
+        where = f" [{codes.name}: {', '.join(str(c) for c in codes.gather(idx[:KEEP]).to_list())}]" if codes is not None else ""
+        raise InvalidInputError(
+            f"{col}: {rows_text(len(idx), idx[:KEEP].tolist())} null, NaN{', negative' if nonneg else ''} or "
+            f"infinite{where}; expected {what}"
+        )
     return a
 
 
@@ -80,8 +86,8 @@ def _assemble(
 
 
 def apportion(
-    values: pl.DataFrame,
-    crosswalk: pl.DataFrame,
+    values: FrameLike,
+    crosswalk: FrameLike,
     *,
     code: str = "code",
     extensive: str | Sequence[str] = (),
@@ -96,7 +102,8 @@ def apportion(
         One row per area: the ``code`` column and the value columns. Codes must be unique and non-null.
     crosswalk
         From :func:`hyperlocal.crosswalk`: ``code``, ``cell``, ``weight`` (each area's weights sum to 1).
-        It may cover more areas than ``values`` (those areas contribute nothing).
+        It may cover more areas than ``values``: those areas contribute nothing, and an
+        :class:`~hyperlocal.exceptions.UnmatchedAreasWarning` names them.
     extensive
         Count columns, apportioned as ``Σ w·x`` (must be finite and non-negative). National totals are
         conserved.
@@ -119,6 +126,7 @@ def apportion(
     InvalidInputError
         Codes of ``values`` absent from the crosswalk (named), nulls, negative counts, duplicate codes.
     """
+    values, crosswalk = as_frame(values, "values"), as_frame(crosswalk, "crosswalk")
     extensive, intensive = _names(extensive), _names(intensive)
     _check_columns(extensive, intensive, weight)
     if not extensive and not intensive:
@@ -129,9 +137,9 @@ def apportion(
     codes = values.get_column(code)
     check_no_nulls(codes, f"values[{code!r}]")
     check_unique(codes, f"values[{code!r}]")
-    ext = [_numeric(values, c, nonneg=True) for c in extensive]
-    ints = [_numeric(values, c, nonneg=False) for c in intensive]
-    p = _numeric(values, weight, nonneg=True) if weight else None
+    ext = [_numeric(values, c, nonneg=True, codes=codes) for c in extensive]
+    ints = [_numeric(values, c, nonneg=False, codes=codes) for c in intensive]
+    p = _numeric(values, weight, nonneg=True, codes=codes) if weight else None
 
     xw = crosswalk.select(code, "cell", "weight")
     if xw.height == values.height and xw.schema[code] == codes.dtype and xw[code].equals(codes):
@@ -165,17 +173,26 @@ def _join_rows(values: pl.DataFrame, xw: pl.DataFrame, code: str) -> pl.DataFram
             raise InvalidInputError(
                 f"{code}: crosswalk codes are {xw.schema[code]}, values codes {values.schema[code]}"
             ) from e
-    missing = index.join(xw.select(code).unique(), on=code, how="anti")
+    xw_codes = xw.select(code).unique(maintain_order=True)
+    missing = index.join(xw_codes, on=code, how="anti")
     if missing.height:
         raise InvalidInputError(
             f"values[{code!r}]: {rows_text(missing.height, missing['__area'].head(KEEP).to_list())} have codes "
             f"absent from the crosswalk (e.g. {missing[code].head(KEEP).to_list()}); expected every code in it"
         )
+    extra = xw_codes.join(index, on=code, how="anti")
+    if extra.height:
+        warnings.warn(
+            f"crosswalk[{code!r}]: {extra.height} area(s) have no row in values (e.g. "
+            f"{extra[code].head(KEEP).to_list()}); their cells get nothing from them",
+            UnmatchedAreasWarning,
+            stacklevel=3,
+        )
     return xw.join(index, on=code, how="inner")
 
 
 def rollup(
-    table: pl.DataFrame,
+    table: FrameLike,
     *,
     resolution: int,
     cell: str = "cell",
@@ -190,6 +207,7 @@ def rollup(
     gives the same table as apportioning directly at res 7. Cells must all be at resolution ≥ ``resolution``;
     intensive nulls are allowed only where the weight is 0.
     """
+    table = as_frame(table, "table")
     extensive, intensive = _names(extensive), _names(intensive)
     _check_columns(extensive, intensive, weight)
     res = check_resolution(resolution)

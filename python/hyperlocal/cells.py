@@ -135,6 +135,8 @@ def cell_to_string(cells: ArrayLike) -> pl.Series:
 def string_to_cell(strings: ArrayLike) -> pl.Series:
     """Hexadecimal H3 strings to ``UInt64`` cells; anything that is not a valid cell raises, naming the rows."""
     s = to_series(strings, "cell")
+    if s.dtype == pl.Null and s.len() == 0:  # e.g. an empty list
+        s = s.cast(pl.String)
     check_no_nulls(s, "cell")
     if s.dtype != pl.String:
         raise InvalidInputError(f"cell: expected H3 strings, got {s.dtype}")

@@ -8,6 +8,8 @@ the weight sum and the method actually used.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import polars as pl
 
@@ -18,8 +20,11 @@ from ._convert import (
     check_no_nulls,
     check_on_invalid,
     check_resolution,
+    FrameLike,
+    as_frame,
     check_unique,
     report_skipped,
+    with_codes,
     require_columns,
     rows_text,
     series_from_numpy,
@@ -103,10 +108,10 @@ def _coordinate_columns(
     cols = []
     for c in xy:
         s = df.get_column(str(c))
-        check_no_nulls(s, str(c))
-        if not s.dtype.is_numeric():
+        if not (s.dtype.is_numeric() or s.dtype == pl.Null):
             raise InvalidInputError(f"{c}: expected a numeric column, got {s.dtype}")
-        cols.append(np.ascontiguousarray(s.cast(pl.Float64).to_numpy()))
+        # Null coordinates are invalid points like NaN: named with them, or skipped with them.
+        cols.append(np.ascontiguousarray(s.cast(pl.Float64).fill_null(float("nan")).to_numpy()))
     return cols[0], cols[1], bng
 
 
@@ -135,7 +140,7 @@ def _cells(lat: np.ndarray, lng: np.ndarray, res: int, nested: bool, skip: bool)
 
 
 def crosswalk(
-    areas: pl.DataFrame,
+    areas: FrameLike,
     *,
     resolution: int,
     code: str = "code",
@@ -146,7 +151,7 @@ def crosswalk(
     northing: str | None = None,
     geometry: str = "geometry",
     crs: object = None,
-    points: pl.DataFrame | None = None,
+    points: FrameLike | None = None,
     population: str = "population",
     points_code: str | None = None,
     points_lat: str = "lat",
@@ -215,8 +220,9 @@ def crosswalk(
         raise InvalidInputError(f"method: got {method!r}; expected one of {list(METHODS)}")
     skip = check_on_invalid(on_invalid)
     res = check_resolution(resolution)
-    if not isinstance(areas, pl.DataFrame):
-        raise InvalidInputError(f"areas: expected a polars DataFrame, got {type(areas).__name__}")
+    areas = as_frame(areas, "areas")
+    if points is not None:
+        points = as_frame(points, "points")
     require_columns(areas, [code], "areas")
     codes = areas.get_column(code)
     check_no_nulls(codes, code)
@@ -231,8 +237,11 @@ def crosswalk(
                 raise InvalidInputError(f"crs: the areas' crs column holds {found}; expected one CRS")
             crs = found[0]
         crs_name = normalise_crs(crs)
-        data, offsets = _wkb_buffers(areas.get_column(geometry), geometry)
-        xw, aud = _area(codes, data, offsets, crs_name, res)
+        try:
+            data, offsets = _wkb_buffers(areas.get_column(geometry), geometry)
+            xw, aud = _area(codes, data, offsets, crs_name, res)
+        except InvalidInputError as e:
+            raise with_codes(e, codes) from None
         if method == "population":
             if points is None:
                 raise InvalidInputError(
@@ -269,15 +278,29 @@ def _centroid(
     skip: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     a, b, bng = _coordinate_columns(areas, lat, lng, easting, northing, "areas")
+    # The core skips invalid points; whether that is an error is decided here, so messages name the areas.
     if bng:
-        la, ln, bad = _core.bng_to_latlng(a, b, skip)
-        report_skipped(f"crosswalk({easting}/{northing})", bad, stacklevel=4)
+        la, ln, bad = _core.bng_to_latlng(a, b, True)
         cells, _ = _cells(la, ln, res, nested, True)
+        what, expected = f"{easting}/{northing}", "British National Grid metres, 0..700000 E, 0..1300000 N"
     else:
-        cells, n_bad = _cells(a, b, res, nested, skip)
-        if n_bad:
-            _, bad = _core.latlng_to_cell(a, b, 0, True)
-            report_skipped(f"crosswalk({lat}/{lng})", bad, stacklevel=4)
+        cells, n_bad = _cells(a, b, res, nested, True)
+        bad = _core.latlng_to_cell(a, b, 0, True)[1] if n_bad else (0, [])
+        what, expected = f"{lat}/{lng}", "WGS84 degrees, -90 <= lat <= 90, -180 <= lng <= 180"
+    if bad[0] and not skip:
+        named = ", ".join(str(c) for c in codes.gather(bad[1]).to_list())
+        raise InvalidInputError(
+            f"{what}: {rows_text(bad[0], bad[1])} are null, NaN or out of range [{codes.name}: {named}]; "
+            f"expected finite {expected}"
+        )
+    if bad[0]:
+        named = ", ".join(str(c) for c in codes.gather(bad[1]).to_list())
+        warnings.warn(
+            f"crosswalk({what}): skipped {rows_text(bad[0], bad[1])} with null, NaN or out-of-range coordinates "
+            f"[{codes.name}: {named}] (on_invalid='skip')",
+            SkippedRowsWarning,
+            stacklevel=4,
+        )
     n = len(cells)
     xw = pl.DataFrame(
         [codes, series_from_numpy("cell", cells), pl.Series("weight", np.ones(n, dtype=np.float64))]

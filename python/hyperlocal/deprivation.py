@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from ._convert import KEEP, require_columns, rows_text
+from ._convert import KEEP, FrameLike, as_frame, require_columns, rows_text
 from .exceptions import InvalidInputError
 
 __all__ = ["IMD2019_WEIGHTS", "imd_score", "deciles", "townsend", "carstairs", "deprivation_surface"]
@@ -42,7 +42,7 @@ def _exp_transform(rank_most_deprived_first: np.ndarray, n: int) -> np.ndarray:
 
 
 def imd_score(
-    df: pl.DataFrame,
+    df: FrameLike,
     *,
     domains: Mapping[str, str],
     weights: str | Mapping[str, float] = "imd2019",
@@ -76,6 +76,7 @@ def imd_score(
         ``df`` plus ``<name>_score``, ``<name>_rank`` (1 = most deprived) and ``<name>_decile`` (1 = most
         deprived). Rows with a null domain value raise an error naming them.
     """
+    df = as_frame(df, "df")
     if kind not in ("rank", "score"):
         raise InvalidInputError(f"kind: got {kind!r}, expected 'rank' or 'score'")
     w = dict(IMD2019_WEIGHTS) if weights == "imd2019" else dict(weights)  # type: ignore[arg-type]
@@ -87,6 +88,12 @@ def imd_score(
         raise InvalidInputError("weights: expected positive weights")
     require_columns(df, list(domains.values()), "df")
     n = df.height
+    if n == 0:
+        return df.with_columns(
+            pl.Series(f"{name}_score", [], dtype=pl.Float64),
+            pl.Series(f"{name}_rank", [], dtype=pl.Int64),
+            pl.Series(f"{name}_decile", [], dtype=pl.Int8),
+        )
     # The published IMD 2019 weights are fractions used as they stand (Σ = 0.999); custom weights are relative.
     total_w = 100.0 if weights == "imd2019" else sum(w.values())
     score = np.zeros(n)
@@ -116,7 +123,7 @@ def imd_score(
 
 
 def deciles(
-    df: pl.DataFrame,
+    df: FrameLike,
     score: str,
     *,
     weight: str | None = None,
@@ -137,6 +144,7 @@ def deciles(
     ``most_deprived="high"`` when higher scores are more deprived (IMD scores, Townsend), ``"low"`` for ranks
     (rank 1 = most deprived). Null scores stay null.
     """
+    df = as_frame(df, "df")
     if most_deprived not in ("high", "low"):
         raise InvalidInputError(f"most_deprived: got {most_deprived!r}, expected 'high' or 'low'")
     if n < 1:
@@ -155,7 +163,7 @@ def deciles(
             groups = np.floor((n + 1) - np.ceil(((big_n + 1) - rank) / (big_n / n))).astype(np.int64)
             groups[groups == 0] = 1
         else:
-            valid = pl.Series([False] * df.height)
+            valid = pl.Series([False] * df.height, dtype=pl.Boolean)
     else:
         w = df[weight].cast(pl.Float64).to_numpy()[idx]
         if np.isnan(w).any() or (w < 0).any():
@@ -189,8 +197,11 @@ def _pct(df: pl.DataFrame, num: str, den: str) -> np.ndarray:
 
 
 def _z(x: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-    """z-scores over the finite values (NaN stays NaN)."""
+    """z-scores over the finite values (NaN stays NaN). No finite value at all (an empty table, or no base
+    anywhere) gives all NaN: there is nothing to standardise."""
     ok = np.isfinite(x)
+    if not ok.any():
+        return np.full(len(x), np.nan)
     if weights is None:
         mean, sd = x[ok].mean(), x[ok].std(ddof=0)
     else:
@@ -208,7 +219,7 @@ def _score_frame(df: pl.DataFrame, cols: dict[str, np.ndarray]) -> pl.DataFrame:
 
 
 def townsend(
-    df: pl.DataFrame,
+    df: FrameLike,
     *,
     unemployed: str,
     economically_active: str,
@@ -239,6 +250,7 @@ def townsend(
     and ``<name>`` (the score; higher = more deprived). Where a base is 0 (a cell with no households) the
     percentages and score are null, and the z-scores are taken over the other rows.
     """
+    df = as_frame(df, "df")
     u = _pct(df, unemployed, economically_active)
     c = _pct(df, no_car, households)
     h = _pct(df, not_owner_occupied, households)
@@ -250,7 +262,7 @@ def townsend(
 
 
 def carstairs(
-    df: pl.DataFrame,
+    df: FrameLike,
     *,
     unemployed: str,
     economically_active: str,
@@ -271,6 +283,7 @@ def carstairs(
     IV and V; NS-SeC 6–7, routine and semi-routine occupations, since 2001). z-scores as in :func:`townsend`
     (unweighted unless ``z_weight``).
     """
+    df = as_frame(df, "df")
     u = _pct(df, unemployed, economically_active)
     o = _pct(df, overcrowded, overcrowded_base or households)
     c = _pct(df, no_car, households)
@@ -280,8 +293,8 @@ def carstairs(
 
 
 def deprivation_surface(
-    scores: pl.DataFrame,
-    crosswalk: pl.DataFrame,
+    scores: FrameLike,
+    crosswalk: FrameLike,
     *,
     code: str = "code",
     score: str = "imd_score",
@@ -300,8 +313,12 @@ def deprivation_surface(
     from . import _core
     from .aggregate import apportion, rollup
 
+    scores, crosswalk = as_frame(scores, "scores"), as_frame(crosswalk, "crosswalk")
     require_columns(scores, [code, score, population], "scores")
     finest = apportion(scores, crosswalk, code=code, intensive=score, weight=population)
+    if finest.height == 0:
+        empty = deciles(finest, score, weight=population, most_deprived=most_deprived)
+        return {r: empty for r in resolutions}
     res0 = int(_core.cell_resolutions(np.ascontiguousarray(finest["cell"].head(1).to_numpy()))[0])
     out: dict[int, pl.DataFrame] = {}
     for res in sorted(set(resolutions) | {res0}, reverse=True):

@@ -13,6 +13,7 @@ __all__ = [
     "ComputeError",
     "HyperlocalWarning",
     "SkippedRowsWarning",
+    "UnmatchedAreasWarning",
 ]
 
 
@@ -37,3 +38,8 @@ class HyperlocalWarning(UserWarning):
 
 class SkippedRowsWarning(HyperlocalWarning):
     """Rows were dropped because the caller asked for it (``on_invalid="skip"``); the message says how many."""
+
+
+class UnmatchedAreasWarning(HyperlocalWarning):
+    """Areas present on one side of a join and absent from the other (e.g. crosswalk areas with no values):
+    they contribute nothing. The message names how many and the first few codes."""

@@ -87,8 +87,8 @@ def _shares(x: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndar
 
 
 def health_change(
-    before: pl.DataFrame,
-    after: pl.DataFrame,
+    before: FrameLike,
+    after: FrameLike,
     *,
     categories: Mapping[str, str] | Sequence[str] | None = None,
     categories_after: Mapping[str, str] | Sequence[str] | None = None,
@@ -136,8 +136,8 @@ def health_change(
     z = z_value(confidence)
     ca = _category_map(categories)
     cb = _category_map(categories_after) if categories_after is not None else ca
-    b = _counts(before, ca, cell, "before")
-    a = _counts(after, cb, cell, "after")
+    b = _counts(as_frame(before, "before"), ca, cell, "before")
+    a = _counts(as_frame(after, "after"), cb, cell, "after")
     if b.height and a.height:
         rb = set(_core.cell_resolutions(np.ascontiguousarray(b["cell"].cast(pl.UInt64).to_numpy())).tolist())
         ra = set(_core.cell_resolutions(np.ascontiguousarray(a["cell"].cast(pl.UInt64).to_numpy())).tolist())

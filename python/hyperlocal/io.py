@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .cells import cell_to_boundary, cell_to_string
+from ._convert import FrameLike, as_frame
 from .exceptions import InvalidInputError
 
 GEOPARQUET = (".parquet", ".geoparquet")
@@ -65,7 +66,7 @@ def _geo_metadata(wkb: pl.Series) -> dict[str, object]:
     return {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": col}}
 
 
-def write(df: pl.DataFrame, path: str | os.PathLike[str], *, cell: str = "cell") -> Path:
+def write(df: FrameLike, path: str | os.PathLike[str], *, cell: str = "cell") -> Path:
     """Write a cell table atomically (temporary file in the same folder, then rename).
 
     * ``.parquet``: GeoParquet 1.1. The ``cell`` column stays UInt64 and a ``geometry`` column holds each
@@ -74,6 +75,7 @@ def write(df: pl.DataFrame, path: str | os.PathLike[str], *, cell: str = "cell")
 
     Returns the path written.
     """
+    df = as_frame(df, "df")
     target = Path(path)
     suffix = target.suffix.lower()
     if cell not in df.columns:

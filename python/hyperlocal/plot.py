@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ._convert import FrameLike, as_frame, require_columns
 from .cells import cell_to_boundary
+from .exceptions import InvalidInputError
 from .io import atomic_path
 
 __all__ = ["map_png"]
@@ -23,7 +25,7 @@ def _rings(wkb: pl.Series) -> list[np.ndarray]:
 
 
 def map_png(
-    df: pl.DataFrame,
+    df: FrameLike,
     column: str,
     path: str | os.PathLike[str],
     *,
@@ -45,6 +47,10 @@ def map_png(
     from matplotlib.collections import PolyCollection
     from matplotlib.colors import Normalize, TwoSlopeNorm
 
+    df = as_frame(df, "df")
+    require_columns(df, [cell, column], "df")
+    if df.height == 0:
+        raise InvalidInputError(f"map_png: the table has no cells to draw ({column!r} would be an empty map)")
     vals = df.get_column(column).cast(pl.Float64).to_numpy()
     rings = _rings(cell_to_boundary(df.get_column(cell)))
     fig, ax = plt.subplots(figsize=(8, 9), dpi=120)
