@@ -1,0 +1,230 @@
+"""Every public function on empty input, on every kind of table, and with nulls where on_invalid applies."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hyperlocal as hl
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from hyperlocal.exceptions import InvalidInputError, SkippedRowsWarning, UnmatchedAreasWarning
+from hyperlocal.health import CATEGORIES
+
+F64 = pl.Float64
+CELLS = pl.DataFrame(schema={"cell": pl.UInt64, **{c: F64 for c in CATEGORIES}})
+XW = pl.DataFrame(schema={"code": pl.String, "cell": pl.UInt64, "weight": F64})
+
+
+def _empty_cases(tmp: Path) -> dict[str, Callable[[], Any]]:
+    return {
+        "latlng_to_cell": lambda: hl.latlng_to_cell([], [], 9),
+        "bng_to_latlng": lambda: hl.bng_to_latlng([], []),
+        "bng_to_cell": lambda: hl.bng_to_cell(np.array([]), np.array([]), 9),
+        "cell_to_string": lambda: hl.cell_to_string([]),
+        "string_to_cell": lambda: hl.string_to_cell([]),
+        "cell_to_parent": lambda: hl.cell_to_parent([], 5),
+        "cell_to_boundary": lambda: hl.cell_to_boundary([]),
+        "cell_to_latlng": lambda: hl.cell_to_latlng([]),
+        "crosswalk": lambda: hl.crosswalk(pl.DataFrame(schema={"code": pl.String, "lat": F64, "lng": F64}), resolution=8),
+        "crosswalk_area": lambda: hl.crosswalk(
+            pl.DataFrame(schema={"code": pl.String, "geometry": pl.Binary}), resolution=8, method="area", crs=4326
+        ),
+        "apportion": lambda: hl.apportion(pl.DataFrame(schema={"code": pl.String, "x": F64}), XW, extensive="x"),
+        "rollup": lambda: hl.rollup(pl.DataFrame(schema={"cell": pl.UInt64, "x": F64}), resolution=5, extensive="x"),
+        "count_points": lambda: hl.count_points(
+            pl.DataFrame(schema={"lat": F64, "lng": F64, "s": pl.String}), resolution=8, by="s"
+        ),
+        "health_change": lambda: hl.health_change(CELLS, CELLS),
+        "compare_groups": lambda: hl.compare_groups(CELLS, CELLS, []),
+        "deciles": lambda: hl.deciles(pl.DataFrame(schema={"s": F64}), "s"),
+        "deciles_weighted": lambda: hl.deciles(pl.DataFrame(schema={"s": F64, "w": F64}), "s", weight="w"),
+        "imd_score": lambda: hl.imd_score(
+            pl.DataFrame(schema={"a": F64, "b": F64}), domains={"a": "a", "b": "b"}, weights={"a": 1, "b": 1}
+        ),
+        "townsend": lambda: hl.townsend(
+            pl.DataFrame(schema={c: F64 for c in "uechox"}), unemployed="u", economically_active="e",
+            no_car="c", households="h", not_owner_occupied="o", overcrowded="x",
+        ),  # fmt: skip
+        "carstairs": lambda: hl.carstairs(
+            pl.DataFrame(schema={c: F64 for c in "uechosx"}), unemployed="u", economically_active="e",
+            no_car="c", households="h", overcrowded="o", low_social_class="s", social_class_base="x",
+        ),  # fmt: skip
+        "deprivation_surface": lambda: hl.deprivation_surface(
+            pl.DataFrame(schema={"code": pl.String, "imd_score": F64, "population": F64}), XW
+        ),
+        "write_parquet": lambda: hl.write(pl.DataFrame(schema={"cell": pl.UInt64}), tmp / "e.parquet"),
+        "write_csv": lambda: hl.write(pl.DataFrame(schema={"cell": pl.UInt64}), tmp / "e.csv"),
+        "map_png": lambda: hl.map_png(pl.DataFrame(schema={"cell": pl.UInt64, "v": F64}), "v", tmp / "e.png"),
+    }
+
+
+EXPECTED_SCHEMA = {
+    "latlng_to_cell": pl.UInt64,
+    "bng_to_cell": pl.UInt64,
+    "cell_to_string": pl.String,
+    "string_to_cell": pl.UInt64,
+    "cell_to_parent": pl.UInt64,
+    "cell_to_boundary": pl.Binary,
+    "bng_to_latlng": {"lat": F64, "lng": F64},
+    "cell_to_latlng": {"lat": F64, "lng": F64},
+    "crosswalk": {"code": pl.String, "cell": pl.UInt64, "weight": F64},
+    "crosswalk_area": {"code": pl.String, "cell": pl.UInt64, "weight": F64},
+    "apportion": {"cell": pl.UInt64, "x": F64},
+    "rollup": {"cell": pl.UInt64, "x": F64},
+    "count_points": {"cell": pl.UInt64, "s": pl.String, "count": pl.UInt32},
+    "deciles": {"s": F64, "decile": pl.Int16},
+    "deciles_weighted": {"s": F64, "w": F64, "decile": pl.Int16},
+    "imd_score": {"a": F64, "b": F64, "imd_score": F64, "imd_rank": pl.Int64, "imd_decile": pl.Int8},
+}
+
+
+@pytest.mark.parametrize("name", list(_empty_cases(Path("."))))
+def test_every_public_function_on_empty_input(name: str, tmp_path: Path) -> None:
+    """An empty result of the right schema, or InvalidInputError: never a foreign exception."""
+    try:
+        out = _empty_cases(tmp_path)[name]()
+    except InvalidInputError as e:
+        assert name in ("compare_groups", "map_png"), f"{name}: {e}"
+        return
+    if isinstance(out, pl.Series):
+        assert out.len() == 0 and out.dtype == EXPECTED_SCHEMA[name]
+    elif isinstance(out, pl.DataFrame):
+        assert out.height == 0
+        if name in EXPECTED_SCHEMA:
+            assert dict(out.schema) == EXPECTED_SCHEMA[name]
+    elif isinstance(out, dict):  # deprivation_surface
+        assert set(out) == {8, 7} and all(t.height == 0 and "decile" in t.columns for t in out.values())
+    else:
+        assert isinstance(out, Path) and out.exists()
+
+
+def test_every_public_function_is_covered() -> None:
+    frames = {"map_png", "write", "read_areas", "exceptions", "synth", "crosswalk"}
+    names = {n.split("_parquet")[0].split("_csv")[0].split("_area")[0].split("_weighted")[0] for n in _empty_cases(Path("."))}
+    # read_areas reads a file: tested on missing and corrupt files in test_cli/test_io.
+    assert set(hl.__all__) - names - frames == set()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tables of every kind
+
+
+def _kinds(df: pl.DataFrame) -> dict[str, Any]:
+    return {"polars": df, "lazy": df.lazy(), "arrow": df.to_arrow(), "pandas": df.to_pandas()}
+
+
+@pytest.fixture(scope="module")
+def small() -> dict[str, pl.DataFrame]:
+    rng = np.random.default_rng(1)
+    n = 300
+    areas = pl.DataFrame(
+        {
+            "code": [f"A{i:04d}" for i in range(n)],
+            "lat": rng.uniform(51.3, 51.7, n),
+            "lng": rng.uniform(-0.4, 0.2, n),
+            **{c: rng.integers(0, 500, n).astype(np.float64) for c in CATEGORIES},
+            "score": rng.normal(20, 8, n),
+        }
+    )
+    xw = hl.crosswalk(areas, resolution=7)
+    assert isinstance(xw, pl.DataFrame)
+    grid = hl.apportion(areas, xw, extensive=list(CATEGORIES))
+    return {"areas": areas, "xw": xw, "grid": grid}
+
+
+FRAME_CALLS: dict[str, Callable[[Any, dict[str, pl.DataFrame]], Any]] = {
+    "crosswalk": lambda t, s: hl.crosswalk(t, resolution=8),
+    "apportion": lambda t, s: hl.apportion(t, s["xw"], extensive="very_good", intensive="score"),
+    "count_points": lambda t, s: hl.count_points(t, resolution=8),
+    "rollup": lambda t, s: hl.rollup(t, resolution=5, extensive=list(CATEGORIES)),
+    "health_change": lambda t, s: hl.health_change(t, t),
+    "deciles": lambda t, s: hl.deciles(t, "score"),
+    "imd_score": lambda t, s: hl.imd_score(t, domains={"a": "score", "b": "good"}, weights={"a": 1, "b": 2}, kind="score"),
+    "write": lambda t, s: pl.read_csv(hl.write(t, s["tmp"] / f"{type(t).__name__}.csv")),
+}
+USES_GRID = {"rollup", "health_change", "write"}
+
+
+@pytest.mark.parametrize("kind", ["lazy", "arrow", "pandas"])
+@pytest.mark.parametrize("func", list(FRAME_CALLS))
+def test_frame_level_functions_accept_every_kind_of_table(
+    func: str, kind: str, small: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    s = dict(small) | {"tmp": tmp_path}
+    base = small["grid"] if func in USES_GRID else small["areas"]
+    want = FRAME_CALLS[func](base, s)
+    got = FRAME_CALLS[func](_kinds(base)[kind], s)
+    assert isinstance(got, pl.DataFrame)
+    assert got.equals(want)
+
+
+def test_unknown_table_type_is_named() -> None:
+    with pytest.raises(InvalidInputError, match=r"areas: expected a polars DataFrame or LazyFrame.*got dict"):
+        hl.crosswalk({"code": ["a"]}, resolution=7)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# on_invalid="skip" skips nulls as well as NaN; errors name them together
+
+
+def test_null_and_nan_coordinates_are_named_together_and_skipped_together() -> None:
+    lat = pl.Series([51.5, None, 51.6, float("nan"), 51.7])
+    lng = pl.Series([-0.1, -0.1, None, -0.1, -0.1])
+    with pytest.raises(InvalidInputError, match=r"lat/lng: 3 rows \(first at 1, 2, 3\)"):
+        hl.latlng_to_cell(lat, lng, 8)
+    with pytest.warns(SkippedRowsWarning, match=r"skipped 3 rows \(first at 1, 2, 3\)"):
+        cells = hl.latlng_to_cell(lat, lng, 8, on_invalid="skip")
+    assert cells.null_count() == 3 and cells.len() == 5
+
+    ev = pl.DataFrame({"lat": lat, "lng": lng, "s": ["a", "b", "a", "b", "a"]})
+    with pytest.raises(InvalidInputError, match=r"lat/lng: 3 rows \(first at 1, 2, 3\)"):
+        hl.count_points(ev, resolution=8, by="s")
+    with pytest.warns(SkippedRowsWarning, match=r"skipped 3 rows \(first at 1, 2, 3\)"):
+        counts = hl.count_points(ev, resolution=8, by="s", on_invalid="skip")
+    assert counts["count"].sum() == 2
+
+    e = pl.Series([530_000.0, None, 1e9])
+    n = pl.Series([180_000.0, 180_000.0, 180_000.0])
+    with pytest.raises(InvalidInputError, match=r"easting/northing: 2 rows \(first at 1, 2\)"):
+        hl.bng_to_cell(e, n, 8)
+    with pytest.warns(SkippedRowsWarning, match=r"skipped 2 rows"):
+        assert hl.bng_to_cell(e, n, 8, on_invalid="skip").null_count() == 2
+
+    areas = pl.DataFrame({"code": ["x", "y", "z", "w"], "lat": [51.5, None, float("nan"), 51.6], "lng": [0.0] * 4})
+    with pytest.raises(InvalidInputError, match=r"lat/lng: 2 rows \(first at 1, 2\).*\[code: y, z\]"):
+        hl.crosswalk(areas, resolution=7)
+    with pytest.warns(SkippedRowsWarning, match=r"skipped 2 rows.*\[code: y, z\]"):
+        xw = hl.crosswalk(areas, resolution=7, on_invalid="skip")
+    assert isinstance(xw, pl.DataFrame) and xw["code"].to_list() == ["x", "w"]
+
+
+def test_crosswalk_areas_missing_from_values_are_named() -> None:
+    areas = pl.DataFrame({"code": ["a", "b", "c"], "lat": [51.0, 52.0, 53.0], "lng": [0.0, 0.0, 0.0]})
+    xw = hl.crosswalk(areas, resolution=7)
+    values = pl.DataFrame({"code": ["a", "c"], "n": [1.0, 2.0]})
+    with pytest.warns(UnmatchedAreasWarning, match=r"1 area\(s\) have no row in values \(e.g. \['b'\]\)"):
+        grid = hl.apportion(values, xw, extensive="n")
+    assert grid["n"].sum() == 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hl.apportion(values, xw.filter(pl.col("code") != "b"), extensive="n")  # no warning when all match
+
+
+def test_polygon_errors_name_area_codes() -> None:
+    good = pa.array([bytes.fromhex("0101000000000000000000f03f000000000000f03f")])  # a WKB point
+    areas = pl.DataFrame({"code": ["E01"], "geometry": pl.from_arrow(good)})
+    with pytest.raises(InvalidInputError, match=r"geometry: 1 row \(first at 0\).*\[code: E01\]"):
+        hl.crosswalk(areas, resolution=7, method="area", crs=4326)
+
+
+def test_pandas_frame_from_a_real_user_flow() -> None:
+    df = pd.DataFrame({"code": ["a", "b"], "lat": [51.5, 52.5], "lng": [-1.0, -1.5], "n": [3, 4]})
+    xw = hl.crosswalk(df, resolution=6)
+    grid = hl.apportion(df, xw, extensive="n")
+    assert grid["n"].sum() == 7
