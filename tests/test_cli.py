@@ -41,6 +41,7 @@ def test_grid_from_real_files(tmp_path: Path, lsoa_pwc: pl.DataFrame, ts037: pl.
     lsoa_pwc.write_parquet(areas)
     ts037.write_parquet(values)
     out = tmp_path / "out" / "grid.parquet"
+    out.parent.mkdir()
     cols = ",".join(["residents", *HEALTH.values()])
     r = subprocess.run(
         [
@@ -104,7 +105,7 @@ def test_grid_bad_input_fails_cleanly(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert r.returncode == 2
+    assert r.returncode == 1  # a data error
     assert "x/y: 1 row (first at 1) are null, NaN or out of range [code: b]" in r.stderr
     assert not out.exists()
 
@@ -150,6 +151,7 @@ def test_grid_area_and_population_methods_write_audit(
         ),
     ):
         out = tmp_path / method / "grid.parquet"
+        out.parent.mkdir()
         r = subprocess.run(
             [_cli(), "grid", "--areas", str(shp), "--values", str(values), "--code", "MSOA11CD", "--method", method,
              "--extensive", "one", "--resolution", "7", "--out", str(out), "--quiet", *extra],

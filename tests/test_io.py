@@ -71,5 +71,47 @@ def test_failed_write_leaves_old_file_and_no_temp(
 
 
 def test_unsupported_suffix(grid: pl.DataFrame, tmp_path: Path) -> None:
-    with pytest.raises(hl.exceptions.InvalidInputError, match="unsupported file type"):
+    with pytest.raises(hl.exceptions.InvalidInputError, match=r"unsupported output type ..xlsx.; expected \.parquet or \.csv"):
         hl.write(grid, tmp_path / "g.xlsx")
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_output_mode_follows_the_umask(grid: pl.DataFrame, tmp_path: Path, umask: int, mode: int) -> None:
+    import os
+
+    old = os.umask(umask)
+    try:
+        for name in ("g.parquet", "g.csv"):
+            p = hl.write(grid, tmp_path / name)
+            assert p.stat().st_mode & 0o777 == mode, (name, oct(p.stat().st_mode))
+    finally:
+        os.umask(old)
+
+
+def test_data_is_fsynced_before_the_rename(grid: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    calls: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync-dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync-file")
+        real_fsync(fd)
+
+    def replace(a: str, b: str) -> None:
+        calls.append("replace")
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    hl.write(grid, tmp_path / "g.parquet")
+    assert calls == ["fsync-file", "replace", "fsync-dir"]
+
+
+def test_write_refuses_a_missing_folder_and_creates_nothing(grid: pl.DataFrame, tmp_path: Path) -> None:
+    target = tmp_path / "nonexistent" / "deeper" / "g.parquet"
+    with pytest.raises(hl.exceptions.InvalidInputError, match=r"the folder .*nonexistent/deeper does not exist"):
+        hl.write(grid, target)
+    assert not (tmp_path / "nonexistent").exists()
+    with pytest.raises(hl.exceptions.InvalidInputError, match=r"is a folder"):
+        hl.write(grid, tmp_path)  # type: ignore[arg-type]

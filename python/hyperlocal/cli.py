@@ -3,35 +3,88 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
-from collections.abc import Sequence
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import polars as pl
 
-from .exceptions import HyperlocalError
+from . import __version__
+from .exceptions import HyperlocalError, InvalidInputError
+
+
+class UsageError(HyperlocalError):
+    """The command as given cannot run (bad arguments, config, missing input file): exit status 2."""
 
 
 def _list(s: str | None) -> list[str]:
     return [c.strip() for c in s.split(",") if c.strip()] if s else []
 
 
-def _read(path: str) -> pl.DataFrame:
+def _existing(path: str | os.PathLike[str], flag: str) -> Path:
     p = Path(path)
-    if p.suffix.lower() == ".parquet":
-        return pl.read_parquet(p)
-    if p.suffix.lower() == ".csv":
-        return pl.read_csv(p, infer_schema_length=10_000)
-    raise HyperlocalError(f"{path}: unsupported file type; expected .parquet or .csv")
+    if not p.exists():
+        raise UsageError(f"{flag} {p}: no such file")
+    if p.is_dir() and p.suffix.lower() not in (".gdb",):
+        raise UsageError(f"{flag} {p}: is a folder; expected a file")
+    if not os.access(p, os.R_OK):
+        raise UsageError(f"{flag} {p}: not readable (permission denied)")
+    return p
+
+
+def _read(path: str | os.PathLike[str], flag: str) -> pl.DataFrame:
+    """A table from .parquet or .csv (:func:`hyperlocal.io.read_table`), with errors naming the flag and file."""
+    from .io import read_table
+
+    p = _existing(path, flag)
+    if p.suffix.lower() not in (".parquet", ".csv"):
+        raise UsageError(f"{flag} {p}: unsupported file type {p.suffix or '(none)'!r}; expected .parquet or .csv")
+    return read_table(p, flag)
+
+
+def _need(df: pl.DataFrame, cols: list[str | None], flag: str, path: str | os.PathLike[str]) -> None:
+    """Every named column is in the table read from ``path``; else an error naming the file and the flag."""
+    missing = [c for c in cols if c is not None and c not in df.columns]
+    if missing:
+        shown = ", ".join(df.columns[:20]) + (", …" if len(df.columns) > 20 else "")
+        raise InvalidInputError(f"{flag} {path}: no column(s) {missing}; the file has: {shown}")
+
+
+def _read_areas(path: str, flag: str, **kwargs: Any) -> pl.DataFrame:
+    from .io import read_areas
+
+    p = _existing(path, flag)
+    try:
+        return read_areas(p, **kwargs)
+    except HyperlocalError as e:
+        raise type(e)(f"{flag} {e}") from e
+    except Exception as e:  # noqa: BLE001 - GDAL / Arrow failures on a corrupt file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidInputError(f"{flag} {p}: not a readable boundary file ({first})") from e
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``hyperlocal: error: …`` and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"hyperlocal: error: {message} (see '{self.prog} --help')\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="hyperlocal",
         description="Put census areas and service events onto H3 hexagons (hyperlocal).",
+        epilog="Errors are one line on stderr; exit status 2 for usage errors, 1 for data errors, 130 when "
+        "interrupted. HYPERLOCAL_DEBUG=1 shows the traceback.",
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"hyperlocal {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser(
         "demo",
@@ -111,11 +164,13 @@ def _parser() -> argparse.ArgumentParser:
       areas = FILE, values = FILE, code = COL, method = "centroid"|"area"|"population",
       easting/northing or lat/lng (centroid), crs (polygons),
       points, population, points_code, points_easting/points_northing (population),
-      categories = {very_good = "...", good = "...", fair = "...", bad = "...", very_bad = "..."}
+      categories = {very_good = "...", good = "...", fair = "...", bad = "...", very_bad = "..."},
+      on_invalid = "raise"|"skip" (areas with invalid coordinates)
   [programme]: cells = FILE (column cell) | codes = FILE (+ column = COL; uses the after crosswalk) |
       areas = polygons FILE (+ code = COL)
-  [deprivation]: grid = FILE with cell and decile (1 = most deprived) (+ decile = COL)
-Paths are relative to the config file.""",
+  [deprivation]: grid = FILE with cell and decile (1 = most deprived) (+ decile = COL),
+      on_invalid = "raise"|"skip" (cells with no usable decile: error, or left out of the standardisation)
+Paths are relative to the config file. Unknown keys, wrong types and missing files are errors.""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     h.add_argument("--config", help="TOML config file (see below)")
@@ -158,113 +213,255 @@ Paths are relative to the config file.""",
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from . import pipeline
-    from .io import atomic_path, write
+#: The keys of a ``health-change`` TOML config, by section, with their types (checked before any work).
+_YEAR_KEYS: dict[str, type | tuple[type, ...]] = {
+    "grid": str, "areas": str, "values": str, "code": str, "method": str, "easting": str, "northing": str,
+    "lat": str, "lng": str, "crs": (str, int), "points": str, "population": str, "points_code": str,
+    "points_lat": str, "points_lng": str, "points_easting": str, "points_northing": str,
+    "categories": (dict, list), "on_invalid": str,
+}  # fmt: skip
+_CONFIG_KEYS: dict[str, Any] = {
+    "resolution": int, "out_dir": str, "labels": list, "min_population": (int, float), "confidence": float,
+    "before": _YEAR_KEYS, "after": _YEAR_KEYS,
+    "programme": {"cells": str, "codes": str, "column": str, "areas": str, "code": str},
+    "deprivation": {"grid": str, "decile": str, "on_invalid": str},
+}  # fmt: skip
+_FILE_KEYS = {"grid", "areas", "values", "points", "cells", "codes"}
 
-    t0 = time.perf_counter()
+
+def _check_config(config: dict[str, Any], schema: dict[str, Any], path: Path, where: str = "") -> None:
+    """Unknown keys, wrong types and missing files are errors naming the key (and listing the valid ones)."""
+    for key, value in config.items():
+        name = f"{where}{key}"
+        if key not in schema:
+            valid = ", ".join(sorted(schema))
+            raise UsageError(f"{path}: unknown key {name!r}; valid keys{f' in [{where[:-1]}]' if where else ''}: {valid}")
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if not isinstance(value, dict):
+                raise UsageError(f"{path}: {name!r} must be a [{name}] section")
+            _check_config(value, expected, path, f"{name}.")
+            continue
+        if isinstance(value, bool) or not isinstance(value, expected):
+            types = expected if isinstance(expected, tuple) else (expected,)
+            raise UsageError(
+                f"{path}: {name!r} = {value!r} has the wrong type; expected {' or '.join(t.__name__ for t in types)}"
+            )
+        if key in _FILE_KEYS and where:
+            f = Path(value)
+            _existing(f if f.is_absolute() else path.resolve().parent / f, f"{path}: {name}")
+
+
+def _load_config(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    _existing(path, "--config")
     try:
-        if args.command == "demo":
-            paths = pipeline.demo(
-                args.out_dir,
-                resolution=args.resolution,
-                seed=args.seed,
-                n_areas=args.n_areas,
-                progress=not args.quiet,
-            )
-            for kind, path in paths.items():
-                print(f"wrote {kind}: {path}")
-        elif args.command == "grid":
-            from .io import read_areas
+        config = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"--config {path}: not valid TOML ({e})") from e
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--config {path}: not a text file ({e})") from e
+    _check_config(config, _CONFIG_KEYS, path)
+    return config
 
-            if args.method == "centroid":
-                areas = _read(args.areas)
-                opts = dict(
-                    easting=args.easting,
-                    northing=args.northing,
-                    lat=args.lat,
-                    lng=args.lng,
-                    on_invalid=args.on_invalid,
-                )
-            else:
-                areas = read_areas(args.areas, code=args.code, crs=args.crs)
-                opts = {}
-                if args.method == "population":
-                    if not args.points:
-                        raise HyperlocalError("--method population needs --points")
-                    opts = dict(
-                        points=_read(args.points),
-                        population=args.population,
-                        points_code=args.points_code,
-                        points_lat=args.points_lat,
-                        points_lng=args.points_lng,
-                        points_easting=args.points_easting,
-                        points_northing=args.points_northing,
-                    )
-            values = _read(args.values) if args.values else areas.drop("geometry", "crs", strict=False)
-            grid, xw, audit = pipeline.build_grid(
-                areas, values, resolution=args.resolution, code=args.code, method=args.method,
-                extensive=_list(args.extensive), intensive=_list(args.intensive), weight=args.weight,
-                progress=not args.quiet, **opts,
-            )  # fmt: skip
-            write(grid, args.out)
-            print(f"wrote {grid.height:,} cells to {args.out}")
-            audit_path = Path(args.out).with_suffix(".audit.csv")
-            with atomic_path(audit_path) as tmp:
-                audit.write_csv(tmp)
-            by_method = ", ".join(
-                f"{m}: {n}" for m, n in audit["method"].value_counts().sort("method").iter_rows()
-            )
-            print(
-                f"wrote audit of {audit.height:,} areas ({by_method}; repaired: {int(audit['repaired'].sum())}) "
-                f"to {audit_path}"
-            )
-            if args.crosswalk_out:
-                with atomic_path(args.crosswalk_out) as tmp:
-                    xw.write_parquet(tmp)
-                print(f"wrote crosswalk ({xw.height:,} rows) to {args.crosswalk_out}")
-        elif args.command == "health-change":
-            base = Path.cwd()
-            if args.config:
-                import tomllib
 
-                cfg_path = Path(args.config)
-                config = tomllib.loads(cfg_path.read_text())
-                base = cfg_path.resolve().parent
-            elif args.before_grid and args.after_grid:
-                config = {"before": {"grid": str(Path(args.before_grid).resolve())},
-                          "after": {"grid": str(Path(args.after_grid).resolve())}}  # fmt: skip
-            else:
-                raise HyperlocalError("health-change: give --config, or both --before-grid and --after-grid")
-            if args.programme_cells:
-                config["programme"] = {"cells": str(Path(args.programme_cells).resolve())}
-            if args.deprivation:
-                config["deprivation"] = {"grid": str(Path(args.deprivation).resolve())}
-            if args.resolution is not None:
-                config["resolution"] = args.resolution
-            if args.out_dir is not None:
-                config["out_dir"] = str(Path(args.out_dir).resolve())
-            paths = pipeline.health_job(config, base=base, progress=not args.quiet)
-            for kind, path in paths.items():
-                print(f"wrote {kind}: {path}")
-        elif args.command == "deprivation":
-            domains = dict(kv.split("=", 1) for kv in _list(args.domains)) if args.domains else None
-            if args.easting or args.northing:
-                coords = {"easting": args.easting, "northing": args.northing}
-            else:
-                coords = {"lat": args.lat, "lng": args.lng}
-            paths = pipeline.deprivation_job(
-                _read(args.scores), _read(args.centroids), _read(args.population), code=args.code,
-                score=args.score, domains=domains, population_col=args.population_column,
-                resolutions=[int(r) for r in _list(args.resolutions)], out_dir=Path(args.out_dir), coords=coords,
-                progress=not args.quiet,
-            )  # fmt: skip
-            for kind, path in paths.items():
-                print(f"wrote {kind}: {path}")
-    except HyperlocalError as e:
-        print(f"hyperlocal: error: {e}", file=sys.stderr)
-        return 2
+def _check_resolution(value: int, flag: str = "--resolution") -> int:
+    if not 0 <= value <= 15:
+        raise UsageError(f"{flag}: got {value}; expected an H3 resolution 0..15")
+    return value
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from . import pipeline
+
+    _check_resolution(args.resolution)
+    paths = pipeline.demo(
+        args.out_dir, resolution=args.resolution, seed=args.seed, n_areas=args.n_areas, progress=not args.quiet
+    )
+    for kind, path in paths.items():
+        print(f"wrote {kind}: {path}")
+
+
+def _cmd_grid(args: argparse.Namespace) -> None:
+    from . import pipeline
+    from .io import WRITE_SUFFIXES, atomic_path, check_output_path, write
+
+    _check_resolution(args.resolution)
+    try:
+        out = check_output_path(args.out, WRITE_SUFFIXES)
+        if args.crosswalk_out:
+            check_output_path(args.crosswalk_out, (".parquet",))
+    except InvalidInputError as e:
+        raise UsageError(f"--out {e}") from e
+    extensive, intensive = _list(args.extensive), _list(args.intensive)
+    if not extensive and not intensive:
+        raise UsageError("grid: give --extensive and/or --intensive columns to put on the grid")
+    opts: dict[str, Any]
+    if args.method == "centroid":
+        areas = _read(args.areas, "--areas")
+        coords = [args.easting, args.northing] if args.easting or args.northing else [args.lat, args.lng]
+        _need(areas, [args.code, *coords], "--areas", args.areas)
+        opts = dict(easting=args.easting, northing=args.northing, lat=args.lat, lng=args.lng,
+                    on_invalid=args.on_invalid)  # fmt: skip
+    else:
+        areas = _read_areas(args.areas, "--areas", code=args.code, crs=args.crs)
+        opts = {"on_invalid": args.on_invalid}
+        if args.method == "population":
+            if not args.points:
+                raise UsageError("--method population needs --points")
+            points = _read(args.points, "--points")
+            pcoords = (
+                [args.points_easting, args.points_northing]
+                if args.points_easting or args.points_northing
+                else [args.points_lat, args.points_lng]
+            )
+            _need(points, [args.population, args.points_code, *pcoords], "--points", args.points)
+            opts |= dict(points=points, population=args.population, points_code=args.points_code,
+                         points_lat=args.points_lat, points_lng=args.points_lng,
+                         points_easting=args.points_easting, points_northing=args.points_northing)  # fmt: skip
+    if args.values:
+        values = _read(args.values, "--values")
+        _need(values, [args.code, *extensive, *intensive, args.weight], "--values", args.values)
+    else:
+        values = areas.drop("geometry", "crs", strict=False)
+        _need(values, [*extensive, *intensive, args.weight], "--areas", args.areas)
+    grid, xw, audit = pipeline.build_grid(
+        areas, values, resolution=args.resolution, code=args.code, method=args.method, extensive=extensive,
+        intensive=intensive, weight=args.weight, progress=not args.quiet, **opts,
+    )  # fmt: skip
+    write(grid, out)
+    print(f"wrote {grid.height:,} cells to {out}")
+    audit_path = out.with_suffix(".audit.csv")
+    with atomic_path(audit_path) as tmp:
+        audit.write_csv(tmp)
+    by_method = ", ".join(f"{m}: {n}" for m, n in audit["method"].value_counts().sort("method").iter_rows())
+    print(f"wrote audit of {audit.height:,} areas ({by_method}; repaired: {int(audit['repaired'].sum())}) to {audit_path}")
+    if args.crosswalk_out:
+        with atomic_path(args.crosswalk_out) as tmp:
+            xw.write_parquet(tmp)
+        print(f"wrote crosswalk ({xw.height:,} rows) to {args.crosswalk_out}")
+
+
+def _cmd_health(args: argparse.Namespace) -> None:
+    from . import pipeline
+
+    base = Path.cwd()
+    if args.config:
+        cfg_path = Path(args.config)
+        config = _load_config(cfg_path)
+        base = cfg_path.resolve().parent
+    elif args.before_grid and args.after_grid:
+        config = {"before": {"grid": str(_existing(args.before_grid, "--before-grid").resolve())},
+                  "after": {"grid": str(_existing(args.after_grid, "--after-grid").resolve())}}  # fmt: skip
+    else:
+        raise UsageError("health-change: give --config, or both --before-grid and --after-grid")
+    if args.programme_cells:
+        config["programme"] = {"cells": str(_existing(args.programme_cells, "--programme-cells").resolve())}
+    if args.deprivation:
+        config["deprivation"] = {"grid": str(_existing(args.deprivation, "--deprivation").resolve())}
+    if args.resolution is not None:
+        config["resolution"] = args.resolution
+    _check_resolution(int(config.get("resolution", 8)), "resolution")
+    if args.out_dir is not None:
+        config["out_dir"] = str(Path(args.out_dir).resolve())
+    for section in ("before", "after"):
+        if section not in config:
+            raise UsageError(f"{args.config}: missing section [{section}]")
+    paths = pipeline.health_job(config, base=base, progress=not args.quiet)
+    for kind, path in paths.items():
+        print(f"wrote {kind}: {path}")
+
+
+def _cmd_deprivation(args: argparse.Namespace) -> None:
+    from . import pipeline
+
+    try:
+        resolutions = [_check_resolution(int(r), "--resolutions") for r in _list(args.resolutions)]
+    except ValueError as e:
+        raise UsageError(f"--resolutions: {args.resolutions!r}; expected comma-separated integers 0..15") from e
+    if not resolutions:
+        raise UsageError("--resolutions: expected at least one resolution")
+    domains = None
+    if args.domains:
+        pairs = _list(args.domains)
+        if any("=" not in kv for kv in pairs):
+            raise UsageError(f"--domains: {args.domains!r}; expected name=column,name=column,...")
+        domains = dict(kv.split("=", 1) for kv in pairs)
+    if (args.easting is None) != (args.northing is None):
+        raise UsageError("give both --easting and --northing, or neither (to use --lat/--lng)")
+    coords = {"easting": args.easting, "northing": args.northing} if args.easting else {"lat": args.lat, "lng": args.lng}
+    scores = _read(args.scores, "--scores")
+    _need(scores, [args.code, args.score, *(domains or {}).values()], "--scores", args.scores)
+    centroids = _read(args.centroids, "--centroids")
+    _need(centroids, [args.code, *coords.values()], "--centroids", args.centroids)
+    population = _read(args.population, "--population")
+    _need(population, [args.code, args.population_column], "--population", args.population)
+    paths = pipeline.deprivation_job(
+        scores, centroids, population, code=args.code, score=args.score, domains=domains,
+        population_col=args.population_column, resolutions=resolutions, out_dir=Path(args.out_dir),
+        coords=coords, progress=not args.quiet,
+    )  # fmt: skip
+    for kind, path in paths.items():
+        print(f"wrote {kind}: {path}")
+
+
+_COMMANDS = {"demo": _cmd_demo, "grid": _cmd_grid, "health-change": _cmd_health, "deprivation": _cmd_deprivation}
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Warnings print as one line, ``hyperlocal: warning: …``, on stderr."""
+
+    def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+        text = " ".join(str(message).split())
+        print(f"hyperlocal: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 data error, 2 usage error, 130 interrupted)."""
+    from .io import WRITTEN
+
+    args = _parser().parse_args(argv)
+    debug = os.environ.get("HYPERLOCAL_DEBUG", "") not in ("", "0")
+    written_before = len(WRITTEN)
+    t0 = time.perf_counter()
+
+    def fail(message: str, status: int) -> int:
+        if debug:
+            traceback.print_exc()
+        print(f"hyperlocal: {message}", file=sys.stderr)
+        return status
+
+    with _one_line_warnings():
+        try:
+            _COMMANDS[args.command](args)
+        except KeyboardInterrupt:
+            done = WRITTEN[written_before:]
+            if not done:
+                return fail("interrupted; no output written", 130)
+            return fail(
+                f"interrupted; no partial file written, {len(done)} earlier output(s) complete: "
+                + ", ".join(str(p) for p in done),
+                130,
+            )
+        except UsageError as e:
+            return fail(f"error: {e}", 2)
+        except HyperlocalError as e:
+            return fail(f"error: {e}", 1)
+        except MemoryError:
+            return fail("error: out of memory", 1)
+        except Exception as e:  # noqa: BLE001 - a bug: still one line, the traceback on request
+            return fail(
+                f"error: internal error ({type(e).__name__}: {' '.join(str(e).split())[:300]}); please report it, "
+                "with the traceback from HYPERLOCAL_DEBUG=1",
+                1,
+            )
     print(f"done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 

@@ -20,23 +20,68 @@ from .exceptions import InvalidInputError
 
 GEOPARQUET = (".parquet", ".geoparquet")
 
-__all__ = ["write", "atomic_path", "read_areas"]
+__all__ = ["write", "atomic_path", "check_output_path", "read_areas", "read_table"]
+
+
+#: Paths completed by :func:`atomic_path` in this process, in order (the CLI reports them if interrupted).
+WRITTEN: list[Path] = []
+
+#: Output file types :func:`write` accepts.
+WRITE_SUFFIXES = (".parquet", ".csv")
+
+
+def _umask() -> int:
+    """The process umask (read without changing it, where Linux exposes it; else set and restored at once)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_output_path(path: str | os.PathLike[str], suffixes: Sequence[str] | None = None) -> Path:
+    """The output path, if its folder exists and (with ``suffixes``) its type is one of them; else a clear
+    :class:`InvalidInputError` before any work is done."""
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidInputError(f"{target}: is a folder; expected a file name")
+    if suffixes is not None and target.suffix.lower() not in suffixes:
+        raise InvalidInputError(
+            f"{target}: unsupported output type {target.suffix or '(none)'!r}; expected {' or '.join(suffixes)}"
+        )
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise InvalidInputError(f"{target}: the folder {parent} does not exist; create it first")
+    return target
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it over ``path``, on failure delete it.
+    """Yield a temporary path beside ``path``; on success make it durable and rename it over ``path``; on
+    failure (or Ctrl-C) delete it.
 
-    The rename is atomic on POSIX file systems, so readers see either the old file or the complete new one,
-    never a half-written grid.
+    The data is fsynced before the rename and the folder after it, and the rename is atomic on POSIX file
+    systems, so readers see either the old file or the complete new one, never a half-written grid, even after
+    a crash. The file gets the usual mode for new files (0666 less the umask, e.g. 0644), not the temporary
+    file's 0600. The folder must exist.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = check_output_path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        WRITTEN.append(target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -76,7 +121,7 @@ def write(df: FrameLike, path: str | os.PathLike[str], *, cell: str = "cell") ->
     Returns the path written.
     """
     df = as_frame(df, "df")
-    target = Path(path)
+    target = check_output_path(path, WRITE_SUFFIXES)
     suffix = target.suffix.lower()
     if cell not in df.columns:
         raise InvalidInputError(f"write: missing column {cell!r}; expected a cell table")
@@ -95,6 +140,28 @@ def write(df: FrameLike, path: str | os.PathLike[str], *, cell: str = "cell") ->
     else:
         raise InvalidInputError(f"write: unsupported file type {suffix!r}; expected .parquet or .csv")
     return target
+
+
+def read_table(path: str | os.PathLike[str], what: str = "table") -> pl.DataFrame:
+    """A table from a ``.parquet`` or ``.csv`` file: the one reader behind the CLI and the batch jobs.
+
+    A missing file, another file type or a file that cannot be parsed is an
+    :class:`~hyperlocal.exceptions.InvalidInputError` naming ``what`` (e.g. the flag or config key) and the file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInputError(f"{what} {p}: no such file")
+    suffix = p.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise InvalidInputError(f"{what} {p}: unsupported file type {p.suffix or '(none)'!r}; expected .parquet or .csv")
+    try:
+        if suffix == ".parquet":
+            return pl.read_parquet(p)
+        return pl.read_csv(p, infer_schema_length=10_000)
+    except Exception as e:  # noqa: BLE001 - any reader failure is a data error about this file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        kind = "Parquet" if suffix == ".parquet" else "CSV"
+        raise InvalidInputError(f"{what} {p}: not a readable {kind} file ({first})") from e
 
 
 def _crs_text(crs: object) -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from tqdm.auto import tqdm
 
 from .aggregate import apportion
 from .crosswalk import crosswalk
-from .exceptions import InvalidInputError
-from .io import write
+from .exceptions import InvalidInputError, SkippedRowsWarning
+from ._convert import require_columns
+from .io import read_table, write
 from .plot import map_png
 
 __all__ = ["build_grid", "demo", "health_job", "deprivation_job"]
@@ -35,7 +37,8 @@ def build_grid(
     """Crosswalk ``areas`` at ``resolution`` and apportion ``values`` onto it.
 
     Returns (grid, crosswalk, audit). ``crosswalk_options`` go to :func:`hyperlocal.crosswalk` (coordinates,
-    geometry, points, ...).
+    geometry, points, ``on_invalid``, ...). With ``on_invalid="skip"``, areas the crosswalk skipped (invalid
+    coordinates) are dropped from ``values`` too, and a :class:`SkippedRowsWarning` says how many.
     """
     with tqdm(total=2, desc="grid", unit="step", disable=not progress, leave=False) as bar:
         bar.set_postfix_str(f"crosswalk ({method})")
@@ -44,6 +47,18 @@ def build_grid(
         )
         assert isinstance(out, tuple)
         xw, audit = out
+        if crosswalk_options.get("on_invalid") == "skip" and code in values.columns:
+            placed = audit.filter(pl.col("n_cells") > 0).select(code)
+            kept = values.join(placed, on=code, how="semi")
+            if kept.height < values.height:
+                dropped = values.join(placed, on=code, how="anti")
+                warnings.warn(
+                    f"values: dropped {dropped.height} area(s) skipped by the crosswalk (e.g. "
+                    f"{dropped[code].head(5).to_list()}) with their values (on_invalid='skip')",
+                    SkippedRowsWarning,
+                    stacklevel=2,
+                )
+                values = kept
         bar.update()
         bar.set_postfix_str("apportion")
         grid = apportion(values, xw, code=code, extensive=extensive, intensive=intensive, weight=weight)
@@ -70,6 +85,7 @@ def demo(
     from . import synth
 
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     steps = ["nation", "crosswalk + apportion", "write", "map"]
     with tqdm(total=len(steps), desc="demo", unit="step", disable=not progress) as bar:
         bar.set_postfix_str(steps[0])
@@ -128,12 +144,7 @@ def _grid_for_year(
         return p if p.is_absolute() else base / p
 
     def table(key: str) -> pl.DataFrame:
-        p = path(key)
-        return (
-            pl.read_parquet(p)
-            if p.suffix.lower() == ".parquet"
-            else pl.read_csv(p, infer_schema_length=10_000)
-        )
+        return read_table(path(key), f"{key} =")
 
     if "grid" in spec:
         return table("grid"), None
@@ -143,8 +154,10 @@ def _grid_for_year(
                 f"config: a year needs 'grid', or 'areas', 'values' and 'code' (missing {key!r})"
             )
     method = spec.get("method", "centroid")
+    if method not in ("centroid", "area", "population"):
+        raise InvalidInputError(f"config: method = {method!r}; expected 'centroid', 'area' or 'population'")
     code = spec["code"]
-    opts: dict[str, Any] = {}
+    opts: dict[str, Any] = {"on_invalid": spec.get("on_invalid", "raise")}
     if method == "centroid":
         areas = table("areas")
         for key in ("easting", "northing", "lat", "lng"):
@@ -153,7 +166,7 @@ def _grid_for_year(
     else:
         areas = read_areas(path("areas"), code=code, crs=spec.get("crs"))
         if method == "population":
-            opts = {"points": table("points"), "population": spec.get("population", "population")}
+            opts |= {"points": table("points"), "population": spec.get("population", "population")}
             for key in ("points_code", "points_lat", "points_lng", "points_easting", "points_northing"):
                 if key in spec:
                     opts[key] = spec[key]
@@ -180,6 +193,7 @@ def health_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
     res = int(config.get("resolution", 8))
     out = Path(config.get("out_dir", "health_change"))
     out = out if out.is_absolute() else base / out
+    out.mkdir(parents=True, exist_ok=True)
     labels = tuple(config.get("labels", ("2011", "2021")))
     steps = ["before", "after", "change", "write", "compare"]
     paths: dict[str, Path] = {}
@@ -216,13 +230,14 @@ def health_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
         if prog:
             bar.set_postfix_str("compare")
             dep = config.get("deprivation")
-            dep_table = pl.read_parquet(base / dep["grid"]) if dep else None
+            dep_table = read_table(base / dep["grid"], "[deprivation] grid =") if dep else None
             if "cells" in prog:
-                programme: Any = pl.read_parquet(base / prog["cells"])
+                programme: Any = read_table(base / prog["cells"], "[programme] cells =")
             elif "codes" in prog:
-                p = base / prog["codes"]
-                t = pl.read_parquet(p) if p.suffix == ".parquet" else pl.read_csv(p)
-                programme = t[prog.get("column", t.columns[0])].cast(pl.String)
+                t = read_table(base / prog["codes"], "[programme] codes =")
+                column = prog.get("column", t.columns[0])
+                require_columns(t, [column], f"[programme] codes = {prog['codes']}")
+                programme = t[column].cast(pl.String)
             else:
                 from .io import read_areas
 
@@ -231,7 +246,7 @@ def health_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
             table = compare_groups(
                 before, after, programme, deprivation=dep_table, decile=decile,
                 categories=cats["before"], categories_after=cats["after"], labels=labels,  # type: ignore[arg-type]
-                crosswalk=xw_after, code=prog.get("code", "code"),
+                crosswalk=xw_after, code=prog.get("code", "code"), on_invalid=dep.get("on_invalid", "raise") if dep else "raise",
                 chart=out / "comparison.png",
             )  # fmt: skip
             paths["chart"] = out / "comparison.png"
@@ -264,6 +279,7 @@ def deprivation_job(
     from .deprivation import deprivation_surface, imd_score
 
     paths: dict[str, Path] = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
     with tqdm(total=4, desc="deprivation", unit="step", disable=not progress) as bar:
         bar.set_postfix_str("scores")
         if domains:
