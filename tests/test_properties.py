@@ -1,7 +1,8 @@
-"""Invariants under random input (hypothesis): weights sum to one, apportion and rollup conserve totals."""
+"""Invariants under random input (hypothesis): the nested centroid cell, apportion and rollup conserve totals."""
 
 from __future__ import annotations
 
+import h3
 import hyperlocal as hl
 import numpy as np
 import polars as pl
@@ -31,12 +32,14 @@ def _areas(rows: list[tuple[float, float, int, float]]) -> pl.DataFrame:
 
 
 @given(points, st.integers(0, 12))
-def test_crosswalk_weights_sum_to_one_per_area(rows: list, res: int) -> None:
+def test_centroid_crosswalk_puts_each_area_in_its_nested_cell(rows: list, res: int) -> None:
+    """One row per area, in the ancestor at ``res`` of its point's res-15 cell (h3-py, computed here)."""
     areas = _areas(rows)
     xw = hl.crosswalk(areas, resolution=res)
-    sums = xw.group_by("code").agg(pl.col("weight").sum())
-    assert sums.height == areas.height
-    assert (sums["weight"] - 1.0).abs().max() <= 1e-12
+    assert xw["code"].to_list() == areas["code"].to_list()
+    expected = [h3.str_to_int(h3.cell_to_parent(h3.latlng_to_cell(a, b, 15), res)) for a, b, *_ in rows]
+    assert xw["cell"].to_list() == expected
+    assert (xw["weight"] == 1.0).all()
 
 
 @given(points, st.integers(0, 12))
