@@ -10,15 +10,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hyperlocal.categories import HEALTH_LABELS
 
 ROOT = Path(__file__).resolve().parent.parent
-HEALTH = {
-    "Very good health": "very_good",
-    "Good health": "good",
-    "Fair health": "fair",
-    "Bad health": "bad",
-    "Very bad health": "very_bad",
-}
+HEALTH = HEALTH_LABELS
 
 
 def data_dir() -> Path:

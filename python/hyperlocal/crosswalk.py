@@ -29,6 +29,7 @@ from ._convert import (
     rows_text,
     series_from_numpy,
 )
+from ._wkb import wkb_buffers
 from .exceptions import InvalidInputError, SkippedRowsWarning
 
 __all__ = ["crosswalk", "normalise_crs", "METHODS"]
@@ -66,34 +67,6 @@ def normalise_crs(crs: object) -> str:
         f"crs: unknown coordinate reference system {text[:80]!r}; expected WGS84 (EPSG:4326) or British National "
         "Grid (EPSG:27700)"
     )
-
-
-def _wkb_buffers(geom: pl.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-copy (data, offsets) of a WKB column, for the core."""
-    import pyarrow as pa
-
-    n = geom.null_count()
-    if n:
-        first = geom.is_null().arg_true().head(KEEP).to_list()
-        raise InvalidInputError(
-            f"{name}: {rows_text(n, first)} have empty (null) geometry; expected polygons"
-        )
-    arr = geom.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if isinstance(arr.type, pa.ExtensionType):  # e.g. geoarrow.wkb
-        arr = arr.storage
-    if not (
-        pa.types.is_binary(arr.type)
-        or pa.types.is_large_binary(arr.type)
-        or pa.types.is_binary_view(arr.type)
-    ):
-        raise InvalidInputError(f"{name}: expected WKB (Binary) geometry, got {geom.dtype}")
-    arr = arr.cast(pa.large_binary())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data_buf = arr.buffers()[2]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    return np.ascontiguousarray(data), np.ascontiguousarray(offsets)
 
 
 def _coordinate_columns(
@@ -238,7 +211,7 @@ def crosswalk(
             crs = found[0]
         crs_name = normalise_crs(crs)
         try:
-            data, offsets = _wkb_buffers(areas.get_column(geometry), geometry)
+            data, offsets = wkb_buffers(areas.get_column(geometry), geometry)
             xw, aud = _area(codes, data, offsets, crs_name, res)
         except InvalidInputError as e:
             raise with_codes(e, codes) from None

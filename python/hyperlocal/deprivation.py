@@ -282,6 +282,13 @@ def carstairs(
     base), C = % of households with no car, S = % in low social class (originally Registrar General's classes
     IV and V; NS-SeC 6–7, routine and semi-routine occupations, since 2001). z-scores as in :func:`townsend`
     (unweighted unless ``z_weight``).
+
+    Car access differs from the original: Carstairs & Morris measured C per *person* (% of residents in private
+    households with no car), whereas here, as in the Townsend score and in the Census tables usually at hand
+    (TS045 / KS404EW), C is per *household* (``no_car`` / ``households``). Households without a car are smaller
+    on average, so per-household C runs higher than per-person C; scores are not interchangeable with published
+    Carstairs scores computed per person. Give person counts as ``no_car`` and ``households`` to follow the
+    original.
     """
     df = as_frame(df, "df")
     u = _pct(df, unemployed, economically_active)

@@ -30,15 +30,14 @@ from ._convert import (
     require_columns,
     rows_text,
 )
+from .categories import COMBINED, HEALTH_CATEGORIES
 from .exceptions import InvalidInputError, SkippedRowsWarning
 from .stats import newcombe, wilson, z_value
 
 __all__ = ["CATEGORIES", "COMBINED", "health_change", "compare_groups", "comparison_chart"]
 
-#: The five Census general-health categories, in order.
-CATEGORIES = ("very_good", "good", "fair", "bad", "very_bad")
-#: Combined categories reported alongside the five.
-COMBINED = {"very_good_or_good": ("very_good", "good"), "bad_or_very_bad": ("bad", "very_bad")}
+#: The five Census general-health categories, in order (defined in :mod:`hyperlocal.categories`).
+CATEGORIES = HEALTH_CATEGORIES
 ALL = (*CATEGORIES, *COMBINED)
 
 
@@ -132,6 +131,19 @@ def health_change(
 
         A share where the population is 0 is null (never NaN), as are the changes that need it; national
         figures are computed from the summed counts, so such cells cannot distort them.
+
+    Notes
+    -----
+    What the intervals assume, on census counts:
+
+    * Census counts are (near) complete counts of residents, not samples. The Wilson and Newcombe intervals treat
+      each cell's residents as a binomial sample of an underlying share, so they describe the random variation of
+      a rate among populations of that size (the usual public-health reading, as in Fingertips), not survey error.
+    * The two years' populations overlap: most residents are counted in both censuses. Newcombe's method 10 is
+      for independent samples and ignores that positive correlation, so the change intervals are conservative
+      (too wide), never too narrow.
+    * Apportioned counts are fractional and are used as they are (``n`` is the apportioned population, not a
+      count of people); on cells built from the centroid crosswalk they are whole numbers.
     """
     z = z_value(confidence)
     ca = _category_map(categories)
@@ -225,7 +237,8 @@ def _programme_cells(
 def _cells_of_polygons(areas: pl.DataFrame, resolution: int, code: str, crs: object) -> set[int]:
     """Cells whose centre lies in a programme polygon, plus each polygon's largest-share cell (so small
     polygons are represented)."""
-    from .crosswalk import _wkb_buffers, crosswalk, normalise_crs
+    from ._wkb import wkb_buffers
+    from .crosswalk import crosswalk, normalise_crs
 
     if crs is None and "crs" in areas.columns:
         crs = areas["crs"][0]
@@ -239,7 +252,7 @@ def _cells_of_polygons(areas: pl.DataFrame, resolution: int, code: str, crs: obj
     )
     cand = np.ascontiguousarray(xw["cell"].unique().to_numpy())
     lat, lng = _core.cell_to_latlng(cand)
-    data, offsets = _wkb_buffers(areas["geometry"], "geometry")
+    data, offsets = wkb_buffers(areas["geometry"], "geometry")
     inside = _core.locate_points(data, offsets, crs_name, lat, lng) != np.iinfo(np.uint32).max
     return set(cand[inside].tolist()) | set(main)
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from .cells import cell_to_boundary, cell_to_string
 from ._convert import FrameLike, as_frame
+from ._wkb import hexagon_rings
 from .exceptions import InvalidInputError
 
 GEOPARQUET = (".parquet", ".geoparquet")
@@ -89,19 +90,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def _bbox(wkb: pl.Series) -> list[float]:
-    """Bounding box of single-ring WKB polygons as written by the core (coordinates start at byte 13)."""
-    arr = wkb.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_binary())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
-    starts = offsets[:-1] + 13
-    npts = (offsets[1:] - starts) // 16
-    first = np.repeat(starts - np.cumsum(np.r_[0, npts[:-1]]) * 16, npts) + np.arange(npts.sum()) * 16
-    x = data[first[:, None] + np.arange(8)].copy().view(np.float64).ravel()
-    y = data[first[:, None] + 8 + np.arange(8)].copy().view(np.float64).ravel()
-    return [float(x.min()), float(y.min()), float(x.max()), float(y.max())]
+    """Bounding box of the hexagon polygons written by the core."""
+    xy = np.concatenate(hexagon_rings(wkb))
+    return [float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max())]
 
 
 def _geo_metadata(wkb: pl.Series) -> dict[str, object]:

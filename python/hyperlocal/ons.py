@@ -15,7 +15,8 @@ import numpy as np
 import polars as pl
 
 from .exceptions import InvalidInputError, SkippedRowsWarning
-from .health import CATEGORIES
+from .categories import HEALTH_CATEGORIES as CATEGORIES
+from .categories import HEALTH_LABELS
 
 __all__ = [
     "ts037_lsoa21",
@@ -25,13 +26,7 @@ __all__ = [
     "townsend_counts_2021_oa",
 ]
 
-TS037 = {
-    "Very good health": "very_good",
-    "Good health": "good",
-    "Fair health": "fair",
-    "Bad health": "bad",
-    "Very bad health": "very_bad",
-}
+TS037 = HEALTH_LABELS
 
 
 def ts037_lsoa21(path: str | os.PathLike[str]) -> pl.DataFrame:

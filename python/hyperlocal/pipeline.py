@@ -12,6 +12,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from .aggregate import apportion
+from .categories import HEALTH_CATEGORIES
 from .crosswalk import crosswalk
 from .exceptions import InvalidInputError, SkippedRowsWarning
 from ._convert import require_columns
@@ -66,7 +67,7 @@ def build_grid(
     return grid, xw, audit
 
 
-HEALTH = ("very_good", "good", "fair", "bad", "very_bad")
+HEALTH = HEALTH_CATEGORIES
 
 
 def demo(

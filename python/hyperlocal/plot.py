@@ -9,19 +9,12 @@ import numpy as np
 import polars as pl
 
 from ._convert import FrameLike, as_frame, require_columns
+from ._wkb import hexagon_rings
 from .cells import cell_to_boundary
 from .exceptions import InvalidInputError
 from .io import atomic_path
 
 __all__ = ["map_png"]
-
-
-def _rings(wkb: pl.Series) -> list[np.ndarray]:
-    out = []
-    for b in wkb.to_list():
-        n = int.from_bytes(b[9:13], "little")
-        out.append(np.frombuffer(b, dtype=np.float64, count=2 * n, offset=13).reshape(n, 2))
-    return out
 
 
 def map_png(
@@ -52,7 +45,7 @@ def map_png(
     if df.height == 0:
         raise InvalidInputError(f"map_png: the table has no cells to draw ({column!r} would be an empty map)")
     vals = df.get_column(column).cast(pl.Float64).to_numpy()
-    rings = _rings(cell_to_boundary(df.get_column(cell)))
+    rings = hexagon_rings(cell_to_boundary(df.get_column(cell)))
     fig, ax = plt.subplots(figsize=(8, 9), dpi=120)
     finite = np.isfinite(vals)
     norm: Normalize | None = None

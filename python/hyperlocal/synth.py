@@ -88,6 +88,7 @@ import numpy.typing as npt
 import polars as pl
 
 from ._outline import OUTLINE_BNG
+from .categories import HEALTH_CATEGORIES as _CATEGORIES
 
 __all__ = [
     "DEFAULT_SERVICES",
@@ -120,7 +121,7 @@ _SERVICE_RATES: dict[str, float] = {
 }
 
 #: General-health categories, best to worst, as used in the column names (``f"{category}_{year}"``).
-HEALTH_CATEGORIES: tuple[str, ...] = ("very_good", "good", "fair", "bad", "very_bad")
+HEALTH_CATEGORIES: tuple[str, ...] = _CATEGORIES
 #: National shares (England and Wales, usual residents) of each category, per census year.
 NATIONAL_HEALTH_SHARES: dict[int, tuple[float, ...]] = {
     2011: (0.472, 0.342, 0.132, 0.042, 0.012),
