@@ -9,14 +9,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import hyperlocal as hl
 import polars as pl
 import pytest
 from test_cli import _cli
 
-import hyperlocal as hl
 
-
-def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run([_cli(), *args], capture_output=True, text=True, env=env, cwd=cwd)
 
 
@@ -43,7 +44,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {"areas": p, "corrupt_parquet": bad_parquet, "corrupt_csv": bad_csv, "dir": tmp_path}
 
 
-def _grid(files: dict[str, Path], *extra: str, areas: Path | None = None, out: str = "g.parquet") -> list[str]:
+def _grid(
+    files: dict[str, Path], *extra: str, areas: Path | None = None, out: str = "g.parquet"
+) -> list[str]:
     return ["grid", "--areas", str(areas or files["areas"]), "--code", "code", "--easting", "x", "--northing", "y",
             "--extensive", "n", "--resolution", "7", "--out", str(files["dir"] / out), "--quiet", *extra]  # fmt: skip
 
@@ -56,7 +59,12 @@ def test_version() -> None:
 def test_usage_errors_exit_2(files: dict[str, Path]) -> None:
     _one_line_error(_run("grdi"), 2, "invalid choice: 'grdi'")
     _one_line_error(_run("grid", "--areas", "a.parquet"), 2, "required: --code, --resolution, --out")
-    _one_line_error(_run(*_grid(files, areas=files["dir"] / "missing.parquet")), 2, "--areas", "missing.parquet: no such file")
+    _one_line_error(
+        _run(*_grid(files, areas=files["dir"] / "missing.parquet")),
+        2,
+        "--areas",
+        "missing.parquet: no such file",
+    )
     _one_line_error(_run(*_grid(files, out="g.xlsx")), 2, "unsupported output type '.xlsx'")
     _one_line_error(_run(*_grid(files, out="nowhere/g.parquet")), 2, "nowhere does not exist")
     args = _grid(files)
@@ -72,9 +80,14 @@ def test_unreadable_file(files: dict[str, Path]) -> None:
 
 
 def test_data_errors_exit_1(files: dict[str, Path]) -> None:
-    _one_line_error(_run(*_grid(files, areas=files["corrupt_parquet"])), 1, "corrupt.parquet: not a readable Parquet file")
     _one_line_error(
-        _run(*_grid(files, "--values", str(files["corrupt_csv"]))), 1, "--values", "corrupt.csv: not a readable CSV file"
+        _run(*_grid(files, areas=files["corrupt_parquet"])), 1, "corrupt.parquet: not a readable Parquet file"
+    )
+    _one_line_error(
+        _run(*_grid(files, "--values", str(files["corrupt_csv"]))),
+        1,
+        "--values",
+        "corrupt.csv: not a readable CSV file",
     )
     # A missing column names the flag and the file it should have come from.
     r = _run(*_grid(files, "--values", str(files["areas"]), "--intensive", "nope"))
@@ -97,7 +110,9 @@ def test_skip_reports_warnings_as_one_line_and_drops_the_values(files: dict[str,
     assert r.returncode == 0, r.stderr
     warnings = [line for line in r.stderr.splitlines() if line.startswith("hyperlocal: warning: ")]
     assert any("skipped 1 row (first at 1)" in w and "[code: b]" in w for w in warnings), r.stderr
-    assert any("values: dropped 1 area(s) skipped by the crosswalk (e.g. ['b'])" in w for w in warnings), r.stderr
+    assert any("values: dropped 1 area(s) skipped by the crosswalk (e.g. ['b'])" in w for w in warnings), (
+        r.stderr
+    )
     assert "Traceback" not in r.stderr
     grid = pl.read_parquet(files["dir"] / "g.parquet")
     assert grid["n"].sum() == 4.0  # a and c; b was skipped with its value
@@ -116,10 +131,22 @@ grid = "g.parquet"
     ("text", "fragments"),
     [
         ("resolution = 7\n[before\n", ["not valid TOML"]),
-        (TOML_OK.replace("resolution = 7", "resolutoin = 9"), ["unknown key 'resolutoin'", "valid keys:", "resolution"]),
-        (TOML_OK + "[programme]\ncodez = 'p.csv'\n", ["unknown key 'programme.codez'", "valid keys in [programme]"]),
-        (TOML_OK.replace("resolution = 7", 'resolution = "seven"'), ["'resolution' = 'seven' has the wrong type"]),
-        (TOML_OK.replace('grid = "g.parquet"', 'grid = "missing.parquet"', 1), ["before.grid", "missing.parquet: no such file"]),
+        (
+            TOML_OK.replace("resolution = 7", "resolutoin = 9"),
+            ["unknown key 'resolutoin'", "valid keys:", "resolution"],
+        ),
+        (
+            TOML_OK + "[programme]\ncodez = 'p.csv'\n",
+            ["unknown key 'programme.codez'", "valid keys in [programme]"],
+        ),
+        (
+            TOML_OK.replace("resolution = 7", 'resolution = "seven"'),
+            ["'resolution' = 'seven' has the wrong type"],
+        ),
+        (
+            TOML_OK.replace('grid = "g.parquet"', 'grid = "missing.parquet"', 1),
+            ["before.grid", "missing.parquet: no such file"],
+        ),
         ("resolution = 7\n[after]\ngrid = 'g.parquet'\n", ["missing section [before]"]),
     ],
 )

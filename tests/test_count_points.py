@@ -24,7 +24,8 @@ def _reference(ev: pl.DataFrame, res: int, by: list[str], nested: bool = True) -
     """h3-py cells (the res-15 cell's ancestor when nested, else the containing cell) + a Polars group_by."""
     if nested:
         cells = [
-            h3.str_to_int(h3.cell_to_parent(h3.latlng_to_cell(a, b, 15), res)) for a, b in zip(ev["lat"], ev["lng"])
+            h3.str_to_int(h3.cell_to_parent(h3.latlng_to_cell(a, b, 15), res))
+            for a, b in zip(ev["lat"], ev["lng"])
         ]
     else:
         cells = [h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in zip(ev["lat"], ev["lng"])]

@@ -53,7 +53,10 @@ def test_length_mismatch() -> None:
 
 
 def test_nulls_named_with_rows() -> None:
-    with pytest.raises(InvalidInputError, match=r"lat/lng: 2 rows \(first at 1, 3\) invalid; expected finite .*not null or NaN"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"lat/lng: 2 rows \(first at 1, 3\) invalid; expected finite .*not null or NaN",
+    ):
         hl.latlng_to_cell(pl.Series([51.0, None, 52.0, None]), pl.Series([0.0] * 4), 5)
     areas = pl.DataFrame({"code": ["a", None, "c"], "lat": [51.0, 52.0, 53.0], "lng": [0.0, 0.0, 0.0]})
     with pytest.raises(InvalidInputError, match=r"code: 1 row \(first at 1\) are null"):

@@ -101,7 +101,9 @@ def test_health_change_intervals_match_independent_computation() -> None:
         nat = ta[0] / sum(ta) - tb[0] / sum(tb)
         assert r["very_good_national_pp"] == pytest.approx(100 * nat, abs=1e-12)
         ci = confint_proportions_2indep(na[0], sum(na), nb[0], sum(nb), method="newcomb")
-        assert r["very_good_excess_pp"] == pytest.approx(100 * (na[0] / sum(na) - nb[0] / sum(nb) - nat), abs=1e-10)
+        assert r["very_good_excess_pp"] == pytest.approx(
+            100 * (na[0] / sum(na) - nb[0] / sum(nb) - nat), abs=1e-10
+        )
         assert r["very_good_excess_lo"] == pytest.approx(100 * (ci[0] - nat), abs=1e-10)
         assert r["very_good_excess_hi"] == pytest.approx(100 * (ci[1] - nat), abs=1e-10)
 
@@ -149,8 +151,10 @@ def test_national_totals_and_change_equal_the_input_tables(national: dict, res: 
     assert abs(out["very_good_national_pp"][0] - 100 * direct) < 1e-12
     # Newcombe intervals of a sample of real cells (fractional apportioned counts) against statsmodels.
     both = out.filter(pl.col("present") == "both").sample(200, seed=1)
-    j = both.select("cell").join(g11, on="cell", maintain_order="left").join(
-        g21, on="cell", suffix="_21", maintain_order="left"
+    j = (
+        both.select("cell")
+        .join(g11, on="cell", maintain_order="left")
+        .join(g21, on="cell", suffix="_21", maintain_order="left")
     )
     for r, c in zip(j.iter_rows(named=True), both.iter_rows(named=True)):
         n0, n1 = sum(r[k] for k in CATEGORIES), sum(r[f"{k}_21"] for k in CATEGORIES)
@@ -224,7 +228,9 @@ def test_comparator_matches_programme_decile_mix_and_writes_chart(
     left_behind = cni.filter(pl.col("Left Behind Area?"))["lsoa21_code"]
     assert left_behind.len() == 1262
     # Welsh cells have no (English) IMD decile: an error by default, named; skipped and reported on request.
-    with pytest.raises(InvalidInputError, match=r"cell\(s\) with residents have a null or out-of-range decile"):
+    with pytest.raises(
+        InvalidInputError, match=r"cell\(s\) with residents have a null or out-of-range decile"
+    ):
         hl.compare_groups(g11, g21, left_behind, deprivation=dep, crosswalk=xw21)
     with pytest.warns(SkippedRowsWarning, match=r"0 of them in the programme, holding [\d,.]+ residents"):
         table = hl.compare_groups(g11, g21, left_behind, deprivation=dep, crosswalk=xw21, on_invalid="skip",
@@ -251,7 +257,9 @@ def test_comparator_matches_programme_decile_mix_and_writes_chart(
     pc = g11.filter(pl.col("cell").is_in(prog_cells.implode())).select(CATEGORIES).sum().row(0)
     pc21 = g21.filter(pl.col("cell").is_in(prog_cells.implode())).select(CATEGORIES).sum().row(0)
     lo, hi = confint_proportions_2indep(pc21[0], sum(pc21), pc[0], sum(pc), method="newcomb")
-    prow = table.filter((pl.col("group") == "programme") & (pl.col("category") == "very_good")).row(0, named=True)
+    prow = table.filter((pl.col("group") == "programme") & (pl.col("category") == "very_good")).row(
+        0, named=True
+    )
     assert prow["change_lo"] == pytest.approx(100 * lo, abs=1e-9)
     assert prow["change_hi"] == pytest.approx(100 * hi, abs=1e-9)
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
@@ -294,7 +302,9 @@ def test_compare_groups_invalid_deciles_raise_or_are_skipped_and_renormalised() 
     before, after, dep, prog = _synthetic_programme()
     with pytest.raises(InvalidInputError, match=r"4 cell\(s\) with residents have a null or out-of-range"):
         hl.compare_groups(before, after, prog, deprivation=dep)
-    with pytest.warns(SkippedRowsWarning, match=r"4 cell\(s\).*4 of them in the programme, holding [\d,.]+ res"):
+    with pytest.warns(
+        SkippedRowsWarning, match=r"4 cell\(s\).*4 of them in the programme, holding [\d,.]+ res"
+    ):
         table = hl.compare_groups(before, after, prog, deprivation=dep, on_invalid="skip")
 
     # Independent computation: mix over the programme's valid cells, comparator pooled per decile.
@@ -307,12 +317,13 @@ def test_compare_groups_invalid_deciles_raise_or_are_skipped_and_renormalised() 
     sel = valid & in_prog
     mix = {k: pop_b[sel & (d == k)].sum() / pop_b[sel].sum() for k in range(1, 11)}
     comp = valid & ~in_prog
-    z = 1.959963984540054
     for y, label in (("b", "2011"), ("a", "2021")):
         x, n_tot = cnt[y][:, 0], cnt[y].sum(axis=1)
         p = sum(mix[k] * x[comp & (d == k)].sum() / n_tot[comp & (d == k)].sum() for k in range(1, 11))
         var = sum(
-            mix[k] ** 2 * (pk := x[comp & (d == k)].sum() / n_tot[comp & (d == k)].sum()) * (1 - pk)
+            mix[k] ** 2
+            * (pk := x[comp & (d == k)].sum() / n_tot[comp & (d == k)].sum())
+            * (1 - pk)
             / n_tot[comp & (d == k)].sum()
             for k in range(1, 11)
         )
@@ -329,6 +340,8 @@ def test_compare_groups_invalid_deciles_raise_or_are_skipped_and_renormalised() 
     got = table.filter(pl.col("group") == "programme").select([f"mix_d{k}" for k in range(1, 11)]).row(0)
     assert np.allclose(got, [mix[k] for k in range(1, 11)], atol=1e-12)
     # The programme group itself counts all 40 cells.
-    prow = table.filter((pl.col("group") == "programme") & (pl.col("category") == "very_good")).row(0, named=True)
+    prow = table.filter((pl.col("group") == "programme") & (pl.col("category") == "very_good")).row(
+        0, named=True
+    )
     assert prow["n_cells"] == 40
     assert prow["population_2011"] == pytest.approx(pop_b[in_prog].sum())

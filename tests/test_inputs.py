@@ -31,12 +31,21 @@ def _empty_cases(tmp: Path) -> dict[str, Callable[[], Any]]:
         "cell_to_parent": lambda: hl.cell_to_parent([], 5),
         "cell_to_boundary": lambda: hl.cell_to_boundary([]),
         "cell_to_latlng": lambda: hl.cell_to_latlng([]),
-        "crosswalk": lambda: hl.crosswalk(pl.DataFrame(schema={"code": pl.String, "lat": F64, "lng": F64}), resolution=8),
-        "crosswalk_area": lambda: hl.crosswalk(
-            pl.DataFrame(schema={"code": pl.String, "geometry": pl.Binary}), resolution=8, method="area", crs=4326
+        "crosswalk": lambda: hl.crosswalk(
+            pl.DataFrame(schema={"code": pl.String, "lat": F64, "lng": F64}), resolution=8
         ),
-        "apportion": lambda: hl.apportion(pl.DataFrame(schema={"code": pl.String, "x": F64}), XW, extensive="x"),
-        "rollup": lambda: hl.rollup(pl.DataFrame(schema={"cell": pl.UInt64, "x": F64}), resolution=5, extensive="x"),
+        "crosswalk_area": lambda: hl.crosswalk(
+            pl.DataFrame(schema={"code": pl.String, "geometry": pl.Binary}),
+            resolution=8,
+            method="area",
+            crs=4326,
+        ),
+        "apportion": lambda: hl.apportion(
+            pl.DataFrame(schema={"code": pl.String, "x": F64}), XW, extensive="x"
+        ),
+        "rollup": lambda: hl.rollup(
+            pl.DataFrame(schema={"cell": pl.UInt64, "x": F64}), resolution=5, extensive="x"
+        ),
         "count_points": lambda: hl.count_points(
             pl.DataFrame(schema={"lat": F64, "lng": F64, "s": pl.String}), resolution=8, by="s"
         ),
@@ -48,12 +57,23 @@ def _empty_cases(tmp: Path) -> dict[str, Callable[[], Any]]:
             pl.DataFrame(schema={"a": F64, "b": F64}), domains={"a": "a", "b": "b"}, weights={"a": 1, "b": 1}
         ),
         "townsend": lambda: hl.townsend(
-            pl.DataFrame(schema={c: F64 for c in "uechox"}), unemployed="u", economically_active="e",
-            no_car="c", households="h", not_owner_occupied="o", overcrowded="x",
+            pl.DataFrame(schema={c: F64 for c in "uechox"}),
+            unemployed="u",
+            economically_active="e",
+            no_car="c",
+            households="h",
+            not_owner_occupied="o",
+            overcrowded="x",
         ),  # fmt: skip
         "carstairs": lambda: hl.carstairs(
-            pl.DataFrame(schema={c: F64 for c in "uechosx"}), unemployed="u", economically_active="e",
-            no_car="c", households="h", overcrowded="o", low_social_class="s", social_class_base="x",
+            pl.DataFrame(schema={c: F64 for c in "uechosx"}),
+            unemployed="u",
+            economically_active="e",
+            no_car="c",
+            households="h",
+            overcrowded="o",
+            low_social_class="s",
+            social_class_base="x",
         ),  # fmt: skip
         "deprivation_surface": lambda: hl.deprivation_surface(
             pl.DataFrame(schema={"code": pl.String, "imd_score": F64, "population": F64}), XW
@@ -106,7 +126,10 @@ def test_every_public_function_on_empty_input(name: str, tmp_path: Path) -> None
 
 def test_every_public_function_is_covered() -> None:
     frames = {"map_png", "write", "read_areas", "exceptions", "synth", "crosswalk"}
-    names = {n.split("_parquet")[0].split("_csv")[0].split("_area")[0].split("_weighted")[0] for n in _empty_cases(Path("."))}
+    names = {
+        n.split("_parquet")[0].split("_csv")[0].split("_area")[0].split("_weighted")[0]
+        for n in _empty_cases(Path("."))
+    }
     # read_areas reads a file: tested on missing and corrupt files in test_cli/test_io.
     assert set(hl.__all__) - names - frames == set()
 
@@ -145,7 +168,9 @@ FRAME_CALLS: dict[str, Callable[[Any, dict[str, pl.DataFrame]], Any]] = {
     "rollup": lambda t, s: hl.rollup(t, resolution=5, extensive=list(CATEGORIES)),
     "health_change": lambda t, s: hl.health_change(t, t),
     "deciles": lambda t, s: hl.deciles(t, "score"),
-    "imd_score": lambda t, s: hl.imd_score(t, domains={"a": "score", "b": "good"}, weights={"a": 1, "b": 2}, kind="score"),
+    "imd_score": lambda t, s: hl.imd_score(
+        t, domains={"a": "score", "b": "good"}, weights={"a": 1, "b": 2}, kind="score"
+    ),
     "write": lambda t, s: pl.read_csv(hl.write(t, s["tmp"] / f"{type(t).__name__}.csv")),
 }
 USES_GRID = {"rollup", "health_change", "write"}
@@ -196,7 +221,9 @@ def test_null_and_nan_coordinates_are_named_together_and_skipped_together() -> N
     with pytest.warns(SkippedRowsWarning, match=r"skipped 2 rows"):
         assert hl.bng_to_cell(e, n, 8, on_invalid="skip").null_count() == 2
 
-    areas = pl.DataFrame({"code": ["x", "y", "z", "w"], "lat": [51.5, None, float("nan"), 51.6], "lng": [0.0] * 4})
+    areas = pl.DataFrame(
+        {"code": ["x", "y", "z", "w"], "lat": [51.5, None, float("nan"), 51.6], "lng": [0.0] * 4}
+    )
     with pytest.raises(InvalidInputError, match=r"lat/lng: 2 rows \(first at 1, 2\).*\[code: y, z\]"):
         hl.crosswalk(areas, resolution=7)
     with pytest.warns(SkippedRowsWarning, match=r"skipped 2 rows.*\[code: y, z\]"):

@@ -71,7 +71,9 @@ def test_failed_write_leaves_old_file_and_no_temp(
 
 
 def test_unsupported_suffix(grid: pl.DataFrame, tmp_path: Path) -> None:
-    with pytest.raises(hl.exceptions.InvalidInputError, match=r"unsupported output type ..xlsx.; expected \.parquet or \.csv"):
+    with pytest.raises(
+        hl.exceptions.InvalidInputError, match=r"unsupported output type ..xlsx.; expected \.parquet or \.csv"
+    ):
         hl.write(grid, tmp_path / "g.xlsx")
 
 
@@ -88,7 +90,9 @@ def test_output_mode_follows_the_umask(grid: pl.DataFrame, tmp_path: Path, umask
         os.umask(old)
 
 
-def test_data_is_fsynced_before_the_rename(grid: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_is_fsynced_before_the_rename(
+    grid: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
 
     calls: list[str] = []
@@ -110,7 +114,9 @@ def test_data_is_fsynced_before_the_rename(grid: pl.DataFrame, tmp_path: Path, m
 
 def test_write_refuses_a_missing_folder_and_creates_nothing(grid: pl.DataFrame, tmp_path: Path) -> None:
     target = tmp_path / "nonexistent" / "deeper" / "g.parquet"
-    with pytest.raises(hl.exceptions.InvalidInputError, match=r"the folder .*nonexistent/deeper does not exist"):
+    with pytest.raises(
+        hl.exceptions.InvalidInputError, match=r"the folder .*nonexistent/deeper does not exist"
+    ):
         hl.write(grid, target)
     assert not (tmp_path / "nonexistent").exists()
     with pytest.raises(hl.exceptions.InvalidInputError, match=r"is a folder"):

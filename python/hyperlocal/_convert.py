@@ -36,7 +36,9 @@ def with_codes(err: InvalidInputError, codes: pl.Series) -> InvalidInputError:
     idx = [int(i) for i in m.group(1).split(",") if i.strip()]
     if not idx or max(idx) >= codes.len():
         return err
-    return InvalidInputError(f"{err} [{codes.name}: {', '.join(str(c) for c in codes.gather(idx).to_list())}]")
+    return InvalidInputError(
+        f"{err} [{codes.name}: {', '.join(str(c) for c in codes.gather(idx).to_list())}]"
+    )
 
 
 def check_on_invalid(on_invalid: str) -> bool:

@@ -19,13 +19,19 @@ def wkb_buffers(geom: pl.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
     n = geom.null_count()
     if n:
         first = geom.is_null().arg_true().head(KEEP).to_list()
-        raise InvalidInputError(f"{name}: {rows_text(n, first)} have empty (null) geometry; expected polygons")
+        raise InvalidInputError(
+            f"{name}: {rows_text(n, first)} have empty (null) geometry; expected polygons"
+        )
     arr = geom.to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if isinstance(arr.type, pa.ExtensionType):  # e.g. geoarrow.wkb
         arr = arr.storage
-    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type) or pa.types.is_binary_view(arr.type)):
+    if not (
+        pa.types.is_binary(arr.type)
+        or pa.types.is_large_binary(arr.type)
+        or pa.types.is_binary_view(arr.type)
+    ):
         raise InvalidInputError(f"{name}: expected WKB (Binary) geometry, got {geom.dtype}")
     arr = arr.cast(pa.large_binary())
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
@@ -54,4 +60,7 @@ def hexagon_rings(geom: pl.Series) -> list[np.ndarray]:
         raise InvalidInputError(
             f"{geom.name}: {rows_text(len(bad), bad[:KEEP].tolist())} are not single-ring little-endian WKB polygons"
         )
-    return [np.frombuffer(data, dtype="<f8", count=2 * k, offset=int(s) + 13).reshape(k, 2) for s, k in zip(starts, n)]
+    return [
+        np.frombuffer(data, dtype="<f8", count=2 * k, offset=int(s) + 13).reshape(k, 2)
+        for s, k in zip(starts, n)
+    ]

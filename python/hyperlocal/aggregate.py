@@ -18,12 +18,12 @@ import polars as pl
 from . import _core
 from ._convert import (
     KEEP,
+    FrameLike,
     OnInvalid,
+    as_frame,
     check_no_nulls,
     check_on_invalid,
     check_resolution,
-    FrameLike,
-    as_frame,
     check_unique,
     report_skipped,
     require_columns,
@@ -52,7 +52,11 @@ def _numeric(df: pl.DataFrame, col: str, *, nonneg: bool, codes: pl.Series | Non
     if bad.any():
         idx = np.flatnonzero(bad)
         what = "non-negative finite values (counts are extensive)" if nonneg else "finite values"
-        where = f" [{codes.name}: {', '.join(str(c) for c in codes.gather(idx[:KEEP]).to_list())}]" if codes is not None else ""
+        where = (
+            f" [{codes.name}: {', '.join(str(c) for c in codes.gather(idx[:KEEP]).to_list())}]"
+            if codes is not None
+            else ""
+        )
         raise InvalidInputError(
             f"{col}: {rows_text(len(idx), idx[:KEEP].tolist())} null, NaN{', negative' if nonneg else ''} or "
             f"infinite{where}; expected {what}"

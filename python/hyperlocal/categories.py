@@ -9,7 +9,9 @@ HEALTH_CATEGORIES: tuple[str, ...] = ("very_good", "good", "fair", "bad", "very_
 
 #: ONS labels of the categories (Census 2021 TS037 and 2011 KS301EW headers) → column names.
 HEALTH_LABELS: dict[str, str] = dict(
-    zip(("Very good health", "Good health", "Fair health", "Bad health", "Very bad health"), HEALTH_CATEGORIES)
+    zip(
+        ("Very good health", "Good health", "Fair health", "Bad health", "Very bad health"), HEALTH_CATEGORIES
+    )
 )
 
 #: Combined categories reported alongside the five.

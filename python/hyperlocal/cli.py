@@ -44,7 +44,9 @@ def _read(path: str | os.PathLike[str], flag: str) -> pl.DataFrame:
 
     p = _existing(path, flag)
     if p.suffix.lower() not in (".parquet", ".csv"):
-        raise UsageError(f"{flag} {p}: unsupported file type {p.suffix or '(none)'!r}; expected .parquet or .csv")
+        raise UsageError(
+            f"{flag} {p}: unsupported file type {p.suffix or '(none)'!r}; expected .parquet or .csv"
+        )
     return read_table(p, flag)
 
 
@@ -235,7 +237,9 @@ def _check_config(config: dict[str, Any], schema: dict[str, Any], path: Path, wh
         name = f"{where}{key}"
         if key not in schema:
             valid = ", ".join(sorted(schema))
-            raise UsageError(f"{path}: unknown key {name!r}; valid keys{f' in [{where[:-1]}]' if where else ''}: {valid}")
+            raise UsageError(
+                f"{path}: unknown key {name!r}; valid keys{f' in [{where[:-1]}]' if where else ''}: {valid}"
+            )
         expected = schema[key]
         if isinstance(expected, dict):
             if not isinstance(value, dict):
@@ -277,7 +281,11 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
     _check_resolution(args.resolution)
     paths = pipeline.demo(
-        args.out_dir, resolution=args.resolution, seed=args.seed, n_areas=args.n_areas, progress=not args.quiet
+        args.out_dir,
+        resolution=args.resolution,
+        seed=args.seed,
+        n_areas=args.n_areas,
+        progress=not args.quiet,
     )
     for kind, path in paths.items():
         print(f"wrote {kind}: {path}")
@@ -336,7 +344,9 @@ def _cmd_grid(args: argparse.Namespace) -> None:
     with atomic_path(audit_path) as tmp:
         audit.write_csv(tmp)
     by_method = ", ".join(f"{m}: {n}" for m, n in audit["method"].value_counts().sort("method").iter_rows())
-    print(f"wrote audit of {audit.height:,} areas ({by_method}; repaired: {int(audit['repaired'].sum())}) to {audit_path}")
+    print(
+        f"wrote audit of {audit.height:,} areas ({by_method}; repaired: {int(audit['repaired'].sum())}) to {audit_path}"
+    )
     if args.crosswalk_out:
         with atomic_path(args.crosswalk_out) as tmp:
             xw.write_parquet(tmp)
@@ -379,7 +389,9 @@ def _cmd_deprivation(args: argparse.Namespace) -> None:
     try:
         resolutions = [_check_resolution(int(r), "--resolutions") for r in _list(args.resolutions)]
     except ValueError as e:
-        raise UsageError(f"--resolutions: {args.resolutions!r}; expected comma-separated integers 0..15") from e
+        raise UsageError(
+            f"--resolutions: {args.resolutions!r}; expected comma-separated integers 0..15"
+        ) from e
     if not resolutions:
         raise UsageError("--resolutions: expected at least one resolution")
     domains = None
@@ -390,7 +402,11 @@ def _cmd_deprivation(args: argparse.Namespace) -> None:
         domains = dict(kv.split("=", 1) for kv in pairs)
     if (args.easting is None) != (args.northing is None):
         raise UsageError("give both --easting and --northing, or neither (to use --lat/--lng)")
-    coords = {"easting": args.easting, "northing": args.northing} if args.easting else {"lat": args.lat, "lng": args.lng}
+    coords = (
+        {"easting": args.easting, "northing": args.northing}
+        if args.easting
+        else {"lat": args.lat, "lng": args.lng}
+    )
     scores = _read(args.scores, "--scores")
     _need(scores, [args.code, args.score, *(domains or {}).values()], "--scores", args.scores)
     centroids = _read(args.centroids, "--centroids")
@@ -406,7 +422,12 @@ def _cmd_deprivation(args: argparse.Namespace) -> None:
         print(f"wrote {kind}: {path}")
 
 
-_COMMANDS = {"demo": _cmd_demo, "grid": _cmd_grid, "health-change": _cmd_health, "deprivation": _cmd_deprivation}
+_COMMANDS = {
+    "demo": _cmd_demo,
+    "grid": _cmd_grid,
+    "health-change": _cmd_health,
+    "deprivation": _cmd_deprivation,
+}
 
 
 @contextlib.contextmanager

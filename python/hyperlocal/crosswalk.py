@@ -16,18 +16,17 @@ import polars as pl
 from . import _core
 from ._convert import (
     KEEP,
+    FrameLike,
     OnInvalid,
+    as_frame,
     check_no_nulls,
     check_on_invalid,
     check_resolution,
-    FrameLike,
-    as_frame,
     check_unique,
-    report_skipped,
-    with_codes,
     require_columns,
     rows_text,
     series_from_numpy,
+    with_codes,
 )
 from ._wkb import wkb_buffers
 from .exceptions import InvalidInputError, SkippedRowsWarning

@@ -57,8 +57,8 @@ def imd_score(
     so that the most deprived area scores 100 on every domain. The composite is Σ wᵢ·Xᵢ with wᵢ the published
     domain weight as a fraction (IMD 2019: income 0.225, employment 0.225, education 0.135, health 0.135,
     crime 0.093, barriers 0.093, living environment 0.093; they sum to 0.999 and are used as published, not
-    renormalised, which reproduces the published scores to their 3-decimal rounding). It is then ranked (1 = most deprived) and cut into deciles by rank
-    (decile = ⌈rank / (N/10)⌉), as published.
+    renormalised, which reproduces the published scores to their 3-decimal rounding). It is then ranked
+    (1 = most deprived) and cut into deciles by rank (decile = ⌈rank / (N/10)⌉), as published.
 
     Parameters
     ----------

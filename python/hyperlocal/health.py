@@ -321,7 +321,9 @@ def _decile_mix(b: pl.DataFrame, dec: pl.DataFrame, cells: pl.Series | None) -> 
     return {d: (by.get(d, 0.0) / total if total > 0 else float("nan")) for d in range(1, 11)}
 
 
-def _standardised(t: pl.DataFrame, comp: pl.DataFrame, mix: dict[int, float]) -> dict[str, tuple[float, float]]:
+def _standardised(
+    t: pl.DataFrame, comp: pl.DataFrame, mix: dict[int, float]
+) -> dict[str, tuple[float, float]]:
     """Direct standardisation of the comparator to the programme's decile ``mix``, for one year's table.
 
     Returns {category: (p, n_eff)}: p = Σ_d π_d p_d and Kish's effective size n_eff = p(1 − p) / V with

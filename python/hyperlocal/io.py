@@ -14,9 +14,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .cells import cell_to_boundary, cell_to_string
 from ._convert import FrameLike, as_frame
 from ._wkb import hexagon_rings
+from .cells import cell_to_boundary, cell_to_string
 from .exceptions import InvalidInputError
 
 GEOPARQUET = (".parquet", ".geoparquet")
@@ -144,7 +144,9 @@ def read_table(path: str | os.PathLike[str], what: str = "table") -> pl.DataFram
         raise InvalidInputError(f"{what} {p}: no such file")
     suffix = p.suffix.lower()
     if suffix not in (".parquet", ".csv"):
-        raise InvalidInputError(f"{what} {p}: unsupported file type {p.suffix or '(none)'!r}; expected .parquet or .csv")
+        raise InvalidInputError(
+            f"{what} {p}: unsupported file type {p.suffix or '(none)'!r}; expected .parquet or .csv"
+        )
     try:
         if suffix == ".parquet":
             return pl.read_parquet(p)

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .exceptions import InvalidInputError, SkippedRowsWarning
 from .categories import HEALTH_CATEGORIES as CATEGORIES
 from .categories import HEALTH_LABELS
+from .exceptions import InvalidInputError, SkippedRowsWarning
 
 __all__ = [
     "ts037_lsoa21",

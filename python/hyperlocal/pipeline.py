@@ -11,11 +11,11 @@ from typing import Any
 import polars as pl
 from tqdm.auto import tqdm
 
+from ._convert import require_columns
 from .aggregate import apportion
 from .categories import HEALTH_CATEGORIES
 from .crosswalk import crosswalk
 from .exceptions import InvalidInputError, SkippedRowsWarning
-from ._convert import require_columns
 from .io import read_table, write
 from .plot import map_png
 
@@ -247,7 +247,8 @@ def health_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
             table = compare_groups(
                 before, after, programme, deprivation=dep_table, decile=decile,
                 categories=cats["before"], categories_after=cats["after"], labels=labels,  # type: ignore[arg-type]
-                crosswalk=xw_after, code=prog.get("code", "code"), on_invalid=dep.get("on_invalid", "raise") if dep else "raise",
+                crosswalk=xw_after, code=prog.get("code", "code"),
+                on_invalid=dep.get("on_invalid", "raise") if dep else "raise",
                 chart=out / "comparison.png",
             )  # fmt: skip
             paths["chart"] = out / "comparison.png"

@@ -441,8 +441,12 @@ mod tests {
 
     #[test]
     fn nested_counts_use_the_res15_ancestor() {
-        let lat: Vec<f64> = (0..20_000).map(|i| 51.0 + (i % 997) as f64 * 1.3e-4).collect();
-        let lng: Vec<f64> = (0..20_000).map(|i| -0.5 + (i % 991) as f64 * 1.7e-4).collect();
+        let lat: Vec<f64> = (0..20_000)
+            .map(|i| 51.0 + (i % 997) as f64 * 1.3e-4)
+            .collect();
+        let lng: Vec<f64> = (0..20_000)
+            .map(|i| -0.5 + (i % 991) as f64 * 1.7e-4)
+            .collect();
         for r in [5u8, 7, 9] {
             let res = Resolution::try_from(r).unwrap();
             let chunk = PointChunk {
@@ -459,12 +463,20 @@ mod tests {
             for c in parents {
                 *expect.entry(c).or_insert(0u32) += 1;
             }
-            let got: std::collections::BTreeMap<u64, u32> =
-                pc.cells.iter().copied().zip(pc.counts.iter().copied()).collect();
+            let got: std::collections::BTreeMap<u64, u32> = pc
+                .cells
+                .iter()
+                .copied()
+                .zip(pc.counts.iter().copied())
+                .collect();
             assert_eq!(got, expect, "res {r}");
             // And it differs from geometric containment somewhere (otherwise the test proves nothing).
             let plain = count_latlng(&lat, &lng, None, 1, res, OnInvalid::Raise).unwrap();
-            assert_ne!((plain.cells, plain.counts), (pc.cells, pc.counts), "res {r}");
+            assert_ne!(
+                (plain.cells, plain.counts),
+                (pc.cells, pc.counts),
+                "res {r}"
+            );
         }
     }
 
@@ -526,7 +538,15 @@ mod tests {
                 groups: Groups::U8(&g[1000..]),
             },
         ];
-        let pc = count_points(&chunks, Coords::Bng, 4, Resolution::Nine, false, OnInvalid::Raise).unwrap();
+        let pc = count_points(
+            &chunks,
+            Coords::Bng,
+            4,
+            Resolution::Nine,
+            false,
+            OnInvalid::Raise,
+        )
+        .unwrap();
         let (lat, lng): (Vec<f64>, Vec<f64>) =
             e.iter().zip(&n).map(|(&a, &b)| bng_point(a, b)).unzip();
         let g32: Vec<u32> = g.iter().map(|&x| u32::from(x)).collect();
@@ -545,7 +565,15 @@ mod tests {
             b: &n[..10],
             groups: Groups::U8(&g[..10]),
         }];
-        assert!(count_points(&bad, Coords::Bng, 3, Resolution::Nine, false, OnInvalid::Raise).is_err());
+        assert!(count_points(
+            &bad,
+            Coords::Bng,
+            3,
+            Resolution::Nine,
+            false,
+            OnInvalid::Raise
+        )
+        .is_err());
     }
 
     proptest! {
