@@ -255,3 +255,23 @@ def test_pandas_frame_from_a_real_user_flow() -> None:
     xw = hl.crosswalk(df, resolution=6)
     grid = hl.apportion(df, xw, extensive="n")
     assert grid["n"].sum() == 7
+
+
+def test_population_points_with_null_coordinates_are_named_or_skipped() -> None:
+    import shapely
+
+    square = shapely.to_wkb(shapely.box(-0.2, 51.4, 0.0, 51.6))
+    areas = pl.DataFrame({"code": ["sq"], "geometry": [square]})
+    pts = pl.DataFrame({"lat": [51.45, None, 51.55], "lng": [-0.15, -0.1, -0.05], "population": [10.0, 5.0, 30.0]})
+    with pytest.raises(InvalidInputError, match=r"lat/lng: 1 row \(first at 1\)"):
+        hl.crosswalk(areas, resolution=7, method="population", points=pts, crs=4326)
+    with pytest.warns(SkippedRowsWarning, match=r"points \(lat/lng\): skipped 1 row \(first at 1\)"):
+        xw = hl.crosswalk(areas, resolution=7, method="population", points=pts, crs=4326, on_invalid="skip")
+    assert isinstance(xw, pl.DataFrame)
+    assert abs(xw["weight"].sum() - 1.0) < 1e-12
+    # The weights are the two valid points' shares (10 and 30), whatever cells they fall in.
+    cells = hl.cell_to_parent(hl.latlng_to_cell([51.45, 51.55], [-0.15, -0.05], 15), 7).to_list()
+    expected: dict[int, float] = {}
+    for c, w in zip(cells, (0.25, 0.75)):
+        expected[c] = expected.get(c, 0.0) + w
+    assert dict(zip(xw["cell"].to_list(), xw["weight"].to_list())) == pytest.approx(expected)

@@ -3,6 +3,22 @@
 Cells are ``UInt64`` H3 indices, identical to the reference H3 library (h3-py 4.5): the core uses the ``h3o``
 crate. All heavy work runs in Rust with the GIL released, in parallel, with results independent of the
 number of threads.
+
+Cell convention
+---------------
+H3 cells do not nest exactly: a cell's seven children overhang its edges. So "the res-7 cell of a point" has
+two readings, and hyperlocal states which one each function uses, the same everywhere:
+
+* **nested** (the default of :func:`hyperlocal.crosswalk` and :func:`hyperlocal.count_points`,
+  ``nested=True``): the point's resolution-15 cell, then its ancestor at the wanted resolution. Results at
+  every resolution nest exactly (a res-9 grid rolled up to res 7 equals the direct res-7 grid), and an event
+  lands in the same cell as an area centroid at the same place, so events per resident are not biased along
+  cell edges. A point within about one child-cell width of an edge may sit in the neighbour's family (6.6% of
+  the 2021 LSOA centroids at res 7).
+* **geometric** (``nested=False``, and the point functions below, :func:`latlng_to_cell` and
+  :func:`bng_to_cell`, which follow h3-py): the cell that contains the point.
+
+Polygon area shares (``crosswalk(method="area")``) are geometric at the requested resolution by nature.
 """
 
 from __future__ import annotations

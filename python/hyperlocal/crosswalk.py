@@ -23,6 +23,7 @@ from ._convert import (
     check_on_invalid,
     check_resolution,
     check_unique,
+    report_skipped,
     require_columns,
     rows_text,
     series_from_numpy,
@@ -88,14 +89,19 @@ def _coordinate_columns(
 
 
 def _points_latlng(
-    df: pl.DataFrame, lat: str, lng: str, easting: str | None, northing: str | None, what: str
-) -> tuple[np.ndarray, np.ndarray]:
+    df: pl.DataFrame, lat: str, lng: str, easting: str | None, northing: str | None, what: str, skip: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WGS84 lat/lng of the points and a mask of the valid ones; invalid points (null, NaN, out of range) are an
+    error naming them, or with ``skip`` reported and masked out."""
     a, b, bng = _coordinate_columns(df, lat, lng, easting, northing, what)
     if bng:
-        la, ln, _ = _core.bng_to_latlng(a, b, False)
-        return la, ln
-    _core.latlng_to_cell(a, b, 0, False)  # validates, naming bad rows
-    return a, b
+        la, ln, bad = _core.bng_to_latlng(a, b, skip)
+    else:
+        la, ln = a, b
+        bad = _core.latlng_to_cell(a, b, 0, skip)[1]  # validates, naming bad rows
+    report_skipped(f"{what} ({easting}/{northing})" if bng else f"{what} ({lat}/{lng})", bad, stacklevel=5)
+    ok = np.isfinite(la) & np.isfinite(ln) & (np.abs(la) <= 90) & (np.abs(ln) <= 180)
+    return la, ln, ok
 
 
 def _cells(lat: np.ndarray, lng: np.ndarray, res: int, nested: bool, skip: bool) -> tuple[np.ndarray, int]:
@@ -167,16 +173,20 @@ def crosswalk(
         The weighting layer of ``method="population"``: point coordinates (WGS84 or BNG) and a non-negative
         ``population`` column.
     nested
-        Centroid and population points: ``True`` (default) indexes each point at resolution 15 and uses that
-        cell's ancestor at ``resolution``. H3 cells do not nest exactly (children overhang their parent's
+        The cell convention (see "Cell convention" in :mod:`hyperlocal.cells`; the same as
+        :func:`hyperlocal.count_points`). Centroid and population points: ``True`` (default) indexes each point
+        at resolution 15 and uses that cell's ancestor at ``resolution``. H3 cells do not nest exactly (children overhang their parent's
         edges), so this is what makes resolutions consistent: a res-9 grid rolled up to res 7
         (:func:`hyperlocal.rollup`) equals the direct res-7 grid. A point within about one child-cell width of
         a hexagon edge may then sit in the neighbour's family (6.6% of the 2021 LSOA centroids at res 7).
         ``False``: the cell geometrically containing the point (``latlng_to_cell``). Area shares are geometric
         at ``resolution`` and do not nest.
     on_invalid
-        Centroid method: ``"raise"`` (default) or ``"skip"`` areas with invalid coordinates (reported by a
-        :class:`~hyperlocal.exceptions.SkippedRowsWarning`; :func:`apportion` will then name them as missing).
+        Points with null, NaN or out-of-range coordinates: ``"raise"`` (default, an error naming the rows and
+        area codes) or ``"skip"``, reported by a :class:`~hyperlocal.exceptions.SkippedRowsWarning`. Centroid
+        method: the area is left out of the crosswalk (:func:`apportion` will then name it as missing; the CLI
+        drops its values and says so). Population method: the weighting point is left out. Invalid polygon
+        geometry is always an error naming the areas.
     audit
         Also return the audit: one row per area with ``n_cells``, ``weight_sum``, ``method`` (centroid, area,
         population, fallback, degenerate), ``repaired``, ``area_m2`` (polygon area), ``covered_m2`` (summed
@@ -221,7 +231,7 @@ def crosswalk(
                 )
             xw, aud = _population(
                 xw, aud, codes, data, offsets, crs_name, res, points, population, points_code,
-                points_lat, points_lng, points_easting, points_northing, nested,
+                points_lat, points_lng, points_easting, points_northing, nested, skip,
             )  # fmt: skip
     return (xw, _audit(codes, xw, aud)) if audit else xw
 
@@ -328,6 +338,7 @@ def _population(
     peast: str | None,
     pnorth: str | None,
     nested: bool,
+    skip: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     import warnings
 
@@ -342,8 +353,8 @@ def _population(
         raise InvalidInputError(
             f"{population}: {rows_text(len(idx), idx[:KEEP].tolist())} invalid; expected non-negative finite values"
         )
-    la, ln = _points_latlng(points, plat, plng, peast, pnorth, "points")
-    cells, _ = _cells(la, ln, res, nested, False)
+    la, ln, valid = _points_latlng(points, plat, plng, peast, pnorth, "points", skip)
+    cells, _ = _cells(la, ln, res, nested, True)
     if points_code is not None:
         pc = points.get_column(points_code)
         check_no_nulls(pc, points_code)
@@ -360,7 +371,8 @@ def _population(
         )
     else:
         area_idx = _core.locate_points(data, offsets, crs, la, ln)
-    unmatched = area_idx == np.iinfo(np.uint32).max
+    area_idx = np.where(valid, area_idx, np.iinfo(np.uint32).max)
+    unmatched = (area_idx == np.iinfo(np.uint32).max) & valid
     if unmatched.any():
         idx = np.flatnonzero(unmatched)
         how = f"codes absent from areas[{name!r}]" if points_code else "no area containing them"
@@ -370,7 +382,7 @@ def _population(
             stacklevel=4,
         )
     pts = pl.DataFrame({"__a": area_idx, "cell": series_from_numpy("cell", cells), "pop": popv}).filter(
-        ~pl.Series(unmatched)
+        pl.Series(valid & ~unmatched)
     )
     per_cell = pts.group_by("__a", "cell").agg(pl.col("pop").sum())
     totals = per_cell.group_by("__a").agg(total=pl.col("pop").sum()).filter(pl.col("total") > 0)
