@@ -175,10 +175,11 @@ def crosswalk(
     nested
         The cell convention (see "Cell convention" in :mod:`hyperlocal.cells`; the same as
         :func:`hyperlocal.count_points`). Centroid and population points: ``True`` (default) indexes each point
-        at resolution 15 and uses that cell's ancestor at ``resolution``. H3 cells do not nest exactly (children overhang their parent's
-        edges), so this is what makes resolutions consistent: a res-9 grid rolled up to res 7
-        (:func:`hyperlocal.rollup`) equals the direct res-7 grid. A point within about one child-cell width of
-        a hexagon edge may then sit in the neighbour's family (6.6% of the 2021 LSOA centroids at res 7).
+        at resolution 15 and uses that cell's ancestor at ``resolution``. H3 cells do not nest exactly
+        (children overhang their parent's edges), so this is what makes resolutions consistent: a res-9 grid
+        rolled up to res 7 (:func:`hyperlocal.rollup`) equals the direct res-7 grid. A point within about one
+        child-cell width of a hexagon edge may then sit in the neighbour's family (6.6% of the 2021 LSOA
+        centroids at res 7).
         ``False``: the cell geometrically containing the point (``latlng_to_cell``). Area shares are geometric
         at ``resolution`` and do not nest.
     on_invalid
