@@ -5,6 +5,7 @@
 #![allow(clippy::too_many_arguments, clippy::type_complexity)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hyperlocal_core::aggregate;
 use hyperlocal_core::bng;
@@ -40,7 +41,7 @@ fn map_err(py: Python<'_>, e: HlError) -> PyErr {
 
 /// Run a core call with the GIL released; panics become `ComputeError`, core errors their typed exception.
 ///
-/// The work runs on a scoped worker thread while the calling thread waits and, every 50 ms, asks Python
+/// The work runs as a job on rayon's pool while the calling thread waits and, every 50 ms, asks Python
 /// whether a signal is pending (`PyErr_CheckSignals`, which only the main thread can answer). On Ctrl-C the
 /// core's cancellation flag is raised, the kernel stops at its next chunk boundary, and the caller gets
 /// Python's KeyboardInterrupt (or whatever the SIGINT handler raised), typically within milliseconds.
@@ -51,26 +52,32 @@ fn run<T: Send>(
     use std::time::Duration;
     hyperlocal_core::cancel::reset();
     let (out, interrupted) = py.detach(|| {
-        std::thread::scope(|s| {
-            let caller = std::thread::current();
-            let worker = s.spawn(move || {
-                let r = catch_unwind(AssertUnwindSafe(f));
+        let done = AtomicBool::new(false);
+        let caller = std::thread::current();
+        let mut slot = None;
+        let mut interrupted: Option<PyErr> = None;
+        // The kernel runs as a job on rayon's pool (no thread is created per call); this thread waits for it,
+        // polling for signals. `park_timeout` may wake early or late: the `done` flag is the truth.
+        rayon::in_place_scope(|s| {
+            let (slot, done) = (&mut slot, &done);
+            s.spawn(move |_| {
+                *slot = Some(catch_unwind(AssertUnwindSafe(f)));
+                done.store(true, Ordering::Release);
                 caller.unpark();
-                r
             });
-            let mut interrupted: Option<PyErr> = None;
-            while !worker.is_finished() {
+            while !done.load(Ordering::Acquire) {
                 std::thread::park_timeout(Duration::from_millis(50));
-                if interrupted.is_none() && !worker.is_finished() {
+                if interrupted.is_none() && !done.load(Ordering::Acquire) {
                     if let Err(e) = Python::attach(|py| py.check_signals()) {
                         hyperlocal_core::cancel::request();
                         interrupted = Some(e);
                     }
                 }
             }
-            let out = worker.join().unwrap_or_else(Err);
-            (out, interrupted)
-        })
+        });
+        let out =
+            slot.unwrap_or_else(|| Ok(Err(HlError::Internal("the kernel did not run".into()))));
+        (out, interrupted)
     });
     if let Some(e) = interrupted {
         return Err(e);
