@@ -180,3 +180,34 @@ def test_ctrl_c_stops_within_a_second_and_writes_nothing(data: Path, tmp_path: P
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "hyperlocal: interrupted; no output written"
     assert list(out.iterdir()) == []
+
+
+def test_ctrl_c_interrupts_a_long_kernel_from_python(tmp_path: Path) -> None:
+    """KeyboardInterrupt reaches Python within a second of SIGINT inside a multi-second Rust call."""
+    import sys
+
+    script = tmp_path / "long.py"
+    script.write_text(
+        "import sys, time, numpy as np, hyperlocal as hl\n"
+        "rng = np.random.default_rng(0)\n"
+        "lat, lng = rng.uniform(-80, 80, 40_000_000), rng.uniform(-180, 180, 40_000_000)\n"
+        "print('ready', flush=True)\n"
+        "t = time.perf_counter()\n"
+        "try:\n"
+        "    hl.latlng_to_cell(lat, lng, 15)\n"
+        "    print('finished', time.perf_counter() - t, flush=True)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "    sys.exit(42)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    took = time.perf_counter() - t0
+    assert proc.returncode == 42, (out, err)
+    assert out.strip() == "interrupted"
+    assert took < 1.0, f"took {took:.2f} s"
