@@ -6,6 +6,8 @@
 //! * [`bng`]: British National Grid → WGS84;
 //! * [`aggregate`]: weighted sums onto cells (apportion, rollup) and fused point counting;
 //! * [`wkb`]: hexagon boundaries as WKB polygons;
+//! * [`polygon`]: polygon crosswalks (exact area shares) and point location, with `repair` (validity and
+//!   GEOS `make_valid(method="structure")` of invalid polygons);
 //! * [`error`]: the one error type.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -14,6 +16,7 @@ pub mod bng;
 pub mod cells;
 pub mod error;
 pub mod polygon;
+mod repair;
 pub mod wkb;
 
 pub use error::{HlError, Result, RowList};
