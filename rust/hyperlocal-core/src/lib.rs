@@ -6,6 +6,8 @@
 //! * [`bng`]: British National Grid → WGS84;
 //! * [`aggregate`]: weighted sums onto cells (apportion, rollup) and fused point counting;
 //! * [`wkb`]: hexagon boundaries as WKB polygons;
+//! * [`polygon`]: polygon crosswalks (exact area shares) and point location, with `repair` (validity and
+//!   GEOS `make_valid(method="structure")` of invalid polygons);
 //! * [`error`]: the one error type;
 //! * [`cancel`]: cooperative cancellation (Ctrl-C) checked between chunks of work.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -16,6 +18,7 @@ pub mod cancel;
 pub mod cells;
 pub mod error;
 pub mod polygon;
+mod repair;
 pub mod wkb;
 
 pub use error::{HlError, Result, RowList};

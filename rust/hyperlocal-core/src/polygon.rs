@@ -1,22 +1,34 @@
-//! Polygon crosswalks: exact area shares of each area in each H3 cell.
+//! Polygon crosswalks: exact area shares of each area in each H3 cell, and point location in areas.
 //!
 //! * Geometry arrives as WKB (Polygon or MultiPolygon, 2-D, Z, M or ZM, ISO or EWKB flags) in WGS84 degrees
-//!   or British National Grid metres (converted vertex by vertex with [`crate::bng`]).
+//!   or British National Grid metres (converted vertex by vertex with [`crate::bng`]). WGS84 longitudes are
+//!   unwrapped along each ring (consecutive vertices less than 180° apart), so a polygon crossing the
+//!   antimeridian is one polygon; longitudes are normalised again before every H3 lookup.
 //! * Areas are measured in the Lambert azimuthal equal-area projection of the WGS84 ellipsoid (through the
-//!   authalic latitude), centred on each area's bounding box: areas are true ellipsoidal areas in m², as in
-//!   ETRS89-LAEA (EPSG:3035), wherever the centre is. Polygons and hexagons are both regions bounded by
-//!   straight lines between their projected vertices (a hexagon's great-circle edges bow by well under a
-//!   metre at res ≥ 6).
-//! * Candidate cells: every cell holding a point of a lattice over the area's bounding box (spacing below the
-//!   smallest cell inradius at that resolution), every cell holding a point of the densified boundary, and
-//!   the neighbours of those boundary cells. So a polygon however small or thin always gets the cells it
-//!   touches. Boundary cells are clipped (Sutherland–Hodgman against the convex hexagon, ring by ring); the
-//!   other candidates are wholly inside or outside and are decided by one point-in-polygon test of their
-//!   centre, with no clipping.
-//! * Repair rule for invalid rings: a ring that crosses itself is split at its self-crossings into simple
-//!   loops (as PostGIS `ST_MakeValid` does with a figure of eight); loops of an exterior ring add their
-//!   absolute areas, loops of a hole subtract theirs. Ring orientation is ignored (exteriors add, holes
-//!   subtract, whatever their winding). Each repaired area is flagged in the audit.
+//!   authalic latitude), centred on the centre of the res-3 cell holding the area's bounding-box centre (so
+//!   neighbouring areas share a projection and its projected hexagons): areas are true ellipsoidal areas in m²,
+//!   as in ETRS89-LAEA (EPSG:3035). Polygon edges and hexagon edges are straight lines between projected
+//!   vertices (a hexagon's great-circle edges bow by well under a metre at res ≥ 6). A polygon with a vertex
+//!   more than [`MAX_EXTENT_KM`] from its projection's centre is rejected, naming its row.
+//! * Validity and repair (module `repair`): each area is tested for OGC validity in its input coordinates,
+//!   as GEOS (`shapely.is_valid`) tests it; invalid areas are flagged (`repaired`) and measured as the region
+//!   of GEOS `make_valid(method="structure")`: each ring's non-zero-winding region; per polygon, the shell's
+//!   minus the holes that meet it, plus the holes that do not (they become shells); per multipolygon, the union
+//!   of the parts; parts whose shell has no area are dropped. The repaired region is computed exactly (noding,
+//!   winding numbers, closed loops) in the projection; an area valid in its input coordinates whose projected
+//!   edges cross (a vertex within the chords' bow of another edge) is repaired there too, unflagged. Valid
+//!   areas are measured from their rings directly (exterior rings add, holes subtract, whatever their
+//!   winding).
+//! * Cells: the boundary cells are found by walking every input ring from cell to cell (Cyrus–Beck exit, one
+//!   cell lookup per crossed cell), so a polygon however small or thin gets every cell it touches; they are
+//!   clipped exactly (Sutherland–Hodgman against the convex hexagon, loop by loop, signed areas added). Every
+//!   other cell is wholly inside or wholly outside: the inside ones are found by flooding outwards from the
+//!   boundary cells (expanding only from cells whose centre is inside, so the flood ends by itself) and taken
+//!   whole, each decided by one non-zero-coverage test of its centre. Covered area = polygon area to rounding.
+//! * Areas are processed in spatial order in parallel runs that share a cache of projected hexagons; results
+//!   do not depend on the number of threads.
+//! * [`locate_points`]: a bin index over bounding boxes (bin size grown until the index is small) and the same
+//!   non-zero coverage test, for the population method.
 
 use h3o::{CellIndex, LatLng, Resolution};
 use rayon::prelude::*;
@@ -35,10 +47,17 @@ pub enum Crs {
 
 type Pt = (f64, f64);
 
-/// One polygon: rings of (lat, lng) degrees, the first exterior, the rest holes (closing vertex dropped).
+/// One polygon: rings of (lat, lng) degrees, the first exterior, the rest holes (closing vertex and
+/// consecutive repeated vertices dropped). WGS84 longitudes are unwrapped along each ring (consecutive vertices
+/// less than 180° apart, every ring starting within 180° of the geometry's first vertex), so a polygon that
+/// crosses the antimeridian stays in one piece (its longitudes may pass ±180).
 #[derive(Debug, Clone, Default)]
 struct Poly {
     rings: Vec<Vec<Pt>>,
+    /// The same rings in the input coordinates (x, y) (WGS84: unwrapped longitude, latitude), for the validity test.
+    raw: Vec<Vec<Pt>>,
+    /// A ring had fewer than three distinct vertices (invalid; dropped, or kept as an exterior's points).
+    degenerate: bool,
 }
 
 /// Why a geometry was rejected.
@@ -48,6 +67,7 @@ enum GeomIssue {
     NotPolygon,
     OutOfRange,
     Malformed,
+    TooLarge,
 }
 
 struct Reader<'a> {
@@ -135,37 +155,63 @@ fn to_latlng(x: f64, y: f64, crs: Crs) -> std::result::Result<Pt, GeomIssue> {
     }
 }
 
-fn read_polygon(r: &mut Reader<'_>, dims: usize, crs: Crs) -> std::result::Result<Poly, GeomIssue> {
+fn read_polygon(
+    r: &mut Reader<'_>,
+    dims: usize,
+    crs: Crs,
+    ref_lng: &mut Option<f64>,
+) -> std::result::Result<Poly, GeomIssue> {
     let nrings = r.u32()? as usize;
-    let mut rings = Vec::with_capacity(nrings.min(1024));
+    let mut poly = Poly {
+        rings: Vec::with_capacity(nrings.min(1024)),
+        raw: Vec::with_capacity(nrings.min(1024)),
+        degenerate: false,
+    };
     for _ in 0..nrings {
         let n = r.u32()? as usize;
         if n > r.b.len() {
             return Err(GeomIssue::Malformed);
         }
         let mut ring: Vec<Pt> = Vec::with_capacity(n);
+        let mut raw: Vec<Pt> = Vec::with_capacity(n);
         for _ in 0..n {
             let x = r.f64()?;
             let y = r.f64()?;
             for _ in 2..dims {
                 r.f64()?;
             }
-            let p = to_latlng(x, y, crs)?;
-            if ring.last() != Some(&p) {
+            let mut p = to_latlng(x, y, crs)?;
+            let mut x = x;
+            if crs == Crs::Wgs84 {
+                // Unwrap: within 180° of the previous vertex (or of the geometry's first vertex).
+                if let Some(prev) = raw.last().map(|q: &Pt| q.0).or(*ref_lng) {
+                    x += 360.0 * ((prev - x) / 360.0).round();
+                }
+                ref_lng.get_or_insert(x);
+                p = (y, x);
+            }
+            if raw.last() != Some(&(x, y)) {
+                raw.push((x, y));
                 ring.push(p);
             }
         }
-        if ring.len() > 1 && ring.first() == ring.last() {
+        if raw.len() > 1 && raw.first() == raw.last() {
+            raw.pop();
             ring.pop();
         }
         if ring.len() >= 3 {
-            rings.push(ring);
-        } else if rings.is_empty() && n > 0 {
-            // A degenerate exterior ring: keep its points so the area still gets a cell.
-            rings.push(ring);
+            poly.rings.push(ring);
+            poly.raw.push(raw);
+        } else if n > 0 {
+            poly.degenerate = true;
+            if poly.rings.is_empty() {
+                // A degenerate exterior ring: keep its points so the area still gets a cell.
+                poly.rings.push(ring);
+                poly.raw.push(raw);
+            }
         }
     }
-    Ok(Poly { rings })
+    Ok(poly)
 }
 
 fn parse(wkb: &[u8], crs: Crs) -> std::result::Result<Vec<Poly>, GeomIssue> {
@@ -175,8 +221,9 @@ fn parse(wkb: &[u8], crs: Crs) -> std::result::Result<Vec<Poly>, GeomIssue> {
         le: true,
     };
     let (base, dims) = r.header()?;
+    let mut ref_lng = None;
     let polys = match base {
-        3 => vec![read_polygon(&mut r, dims, crs)?],
+        3 => vec![read_polygon(&mut r, dims, crs, &mut ref_lng)?],
         6 => {
             let n = r.u32()? as usize;
             if n > wkb.len() {
@@ -188,7 +235,7 @@ fn parse(wkb: &[u8], crs: Crs) -> std::result::Result<Vec<Poly>, GeomIssue> {
                 if b != 3 {
                     return Err(GeomIssue::NotPolygon);
                 }
-                v.push(read_polygon(&mut r, d, crs)?);
+                v.push(read_polygon(&mut r, d, crs, &mut ref_lng)?);
             }
             v
         }
@@ -302,100 +349,29 @@ fn cross(o: Pt, a: Pt, b: Pt) -> f64 {
     (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
 }
 
-/// Proper intersection point of segments p1p2 and p3p4 (excluding shared endpoints), if any.
-fn seg_intersection(p1: Pt, p2: Pt, p3: Pt, p4: Pt) -> Option<Pt> {
-    let d1 = cross(p3, p4, p1);
-    let d2 = cross(p3, p4, p2);
-    let d3 = cross(p1, p2, p3);
-    let d4 = cross(p1, p2, p4);
-    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0))
-        && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0))
-    {
-        let t = d1 / (d1 - d2);
-        Some((p1.0 + t * (p2.0 - p1.0), p1.1 + t * (p2.1 - p1.1)))
-    } else {
-        None
-    }
-}
+/// Farthest a vertex may lie from its projection's centre (great-circle distance on the authalic sphere).
+pub const MAX_EXTENT_KM: f64 = 2_000.0;
 
-/// First self-crossing of a ring: (segment i, segment j > i + 1, point).
-fn first_crossing(ring: &[Pt]) -> Option<(usize, usize, Pt)> {
-    let n = ring.len();
-    if n < 4 {
-        return None;
-    }
-    let seg = |i: usize| (ring[i], ring[(i + 1) % n]);
-    let mut order: Vec<(f64, f64, usize)> = (0..n)
-        .map(|i| {
-            let (a, b) = seg(i);
-            (a.0.min(b.0), a.0.max(b.0), i)
-        })
-        .collect();
-    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
-    let mut best: Option<(usize, usize, Pt)> = None;
-    for (k, &(_, xmax, i)) in order.iter().enumerate() {
-        for &(xmin2, _, j) in &order[k + 1..] {
-            if xmin2 > xmax {
-                break;
-            }
-            let (lo, hi) = if i < j { (i, j) } else { (j, i) };
-            if hi == lo + 1 || (lo == 0 && hi == n - 1) {
-                continue;
-            }
-            let (a, b) = seg(lo);
-            let (c, d) = seg(hi);
-            if let Some(p) = seg_intersection(a, b, c, d) {
-                if best.is_none_or(|(bl, bh, _)| (lo, hi) < (bl, bh)) {
-                    best = Some((lo, hi, p));
-                }
-            }
-        }
-    }
-    best
-}
-
-/// Split a ring at its self-crossings into simple loops. Returns the loops and whether any split happened.
-fn simple_loops(ring: Vec<Pt>) -> (Vec<Vec<Pt>>, bool) {
-    let mut out = Vec::new();
-    let mut stack = vec![ring];
-    let mut repaired = false;
-    let mut guard = 0;
-    while let Some(r) = stack.pop() {
-        guard += 1;
-        match (guard < 10_000).then(|| first_crossing(&r)).flatten() {
-            Some((i, j, p)) => {
-                repaired = true;
-                // Loop A: p, r[i+1..=j]; loop B: p, r[j+1..], r[..=i].
-                let mut a = vec![p];
-                a.extend_from_slice(&r[i + 1..=j]);
-                let mut b = vec![p];
-                b.extend_from_slice(&r[j + 1..]);
-                b.extend_from_slice(&r[..=i]);
-                stack.push(a);
-                stack.push(b);
-            }
-            None => out.push(r),
-        }
-    }
-    (out, repaired)
-}
-
-/// A projected area, ready for clipping: loops with a sign (+1 exterior, −1 hole).
+/// A projected area, ready for clipping: loops with a factor, such that Σ factor × winding number of the loop
+/// is 1 inside the area and 0 outside. Valid polygons: the rings themselves, factor ±1 (sign × orientation: an
+/// exterior adds, a hole subtracts, whatever its winding). Invalid polygons: the loops of the repaired region
+/// (see [`crate::repair`]), factor 1.
 #[derive(Debug, Clone)]
 struct Projected {
     proj: Laea,
     /// The res-3 cell whose centre is the projection's centre.
     region: u64,
     loops: Vec<(Vec<Pt>, f64)>,
-    /// Rings in lat/lng and the same rings projected, before repair (for walking the boundary).
+    /// Input rings in lat/lng and the same rings projected (for walking the boundary).
     rings_ll: Vec<Vec<Pt>>,
-    loops_raw: Vec<(Vec<Pt>, f64)>,
-    bbox: (f64, f64, f64, f64), // lat_min, lat_max, lng_min, lng_max
+    rings_xy: Vec<Vec<Pt>>,
+    bbox: (f64, f64, f64, f64), // lat_min, lat_max, lng_min, lng_max (longitudes unwrapped)
     area_m2: f64,
+    /// The input was invalid (OGC) and was repaired.
     repaired: bool,
 }
 
-fn project(polys: Vec<Poly>) -> Projected {
+fn project(polys: Vec<Poly>) -> std::result::Result<Projected, GeomIssue> {
     let mut bbox = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for p in &polys {
         for r in &p.rings {
@@ -424,40 +400,62 @@ fn project(polys: Vec<Poly>) -> Projected {
         None => Laea::new(0.5 * (bbox.0 + bbox.1), 0.5 * (bbox.2 + bbox.3)),
     };
     let region = region.map(u64::from).unwrap_or(0);
-    let mut loops = Vec::new();
-    let mut loops_raw = Vec::new();
+    // Validity in the input coordinates (as shapely/GEOS would judge the geometry); repair in the projection.
+    let degenerate = polys.iter().any(|p| p.degenerate);
+    let mut raws = Vec::with_capacity(polys.len());
+    let mut xys: Vec<Vec<Vec<Pt>>> = Vec::with_capacity(polys.len());
     let mut rings_ll = Vec::new();
-    let mut repaired = false;
+    let r_auth = authalic_radius();
+    let max_rho = 2.0 * r_auth * (MAX_EXTENT_KM * 1e3 / (2.0 * r_auth)).sin();
     for p in polys {
-        for (k, r) in p.rings.into_iter().enumerate() {
-            let sign = if k == 0 { 1.0 } else { -1.0 };
+        let mut xy_rings = Vec::with_capacity(p.rings.len());
+        for r in p.rings {
             let xy: Vec<Pt> = r.iter().map(|&q| proj.fwd(q)).collect();
+            if !xy.iter().all(|q| (q.0 * q.0 + q.1 * q.1).sqrt() <= max_rho) {
+                return Err(GeomIssue::TooLarge);
+            }
+            xy_rings.push(xy);
             rings_ll.push(r);
-            loops_raw.push((xy.clone(), sign));
-            let (ls, rep) = simple_loops(xy);
-            repaired |= rep;
-            for l in ls {
-                // Each loop carries sign × orientation, so that its clipped signed areas add up to its area.
-                let orient = if signed_area(&l) < 0.0 { -1.0 } else { 1.0 };
-                loops.push((l, sign * orient));
+        }
+        xys.push(xy_rings);
+        raws.push(p.raw);
+    }
+    // The flag reports the input as OGC-invalid. The region measured is always that of a valid polygon in the
+    // projection, where edges are straight: a polygon valid in its input coordinates whose projected edges
+    // cross or touch (a vertex within the chords' few-centimetre bow of another edge) is repaired there too.
+    let repaired = degenerate || !crate::repair::is_valid(&raws);
+    let loops: Vec<(Vec<Pt>, f64)> = if repaired || !crate::repair::is_valid(&xys) {
+        crate::repair::repair(&xys)
+            .into_iter()
+            .map(|l| (l, 1.0))
+            .collect()
+    } else {
+        let mut loops = Vec::new();
+        for p in &xys {
+            for (k, r) in p.iter().enumerate() {
+                // Factor sign × orientation, so that the clipped signed areas add up to the ring's area.
+                let sign = if k == 0 { 1.0 } else { -1.0 };
+                let orient = if signed_area(r) < 0.0 { -1.0 } else { 1.0 };
+                loops.push((r.clone(), sign * orient));
             }
         }
-    }
+        loops
+    };
     let area_m2 = loops
         .iter()
         .map(|(l, f)| f * signed_area(l))
         .sum::<f64>()
         .max(0.0);
-    Projected {
+    Ok(Projected {
         proj,
         region,
         loops,
         rings_ll,
-        loops_raw,
+        rings_xy: xys.into_iter().flatten().collect(),
         bbox,
         area_m2,
         repaired,
-    }
+    })
 }
 
 /// Sutherland–Hodgman: clip `subject` by the convex counter-clockwise polygon `clip`.
@@ -548,6 +546,12 @@ const AVG_EDGE_M: [f64; 16] = [
 
 #[inline]
 fn cell_of(lat: f64, lng: f64, res: Resolution) -> Option<CellIndex> {
+    // Unwrapped longitudes (antimeridian crossers) back into [-180, 180].
+    let lng = if lng.abs() > 180.0 {
+        lng - 360.0 * (lng / 360.0).round()
+    } else {
+        lng
+    };
     LatLng::new(lat, lng).ok().map(|ll| ll.to_cell(res))
 }
 
@@ -655,7 +659,7 @@ fn exit_t(h: &[Pt], a: Pt, b: Pt) -> Option<f64> {
 fn boundary_cells(p: &Projected, res: Resolution, hexes: &mut Hexes<'_>) -> Vec<CellIndex> {
     let mut cells: Vec<CellIndex> = Vec::new();
     let step_m = 0.3 * AVG_EDGE_M[usize::from(u8::from(res))];
-    for (ring_ll, (ring_xy, _)) in p.rings_ll.iter().zip(&p.loops_raw) {
+    for (ring_ll, ring_xy) in p.rings_ll.iter().zip(&p.rings_xy) {
         let n = ring_ll.len();
         if n == 0 {
             continue;
@@ -731,8 +735,10 @@ fn boundary_cells(p: &Projected, res: Resolution, hexes: &mut Hexes<'_>) -> Vec<
 }
 
 /// Intersection areas (m²) of one projected area with the cells it touches, ascending by cell; zero-area
-/// cells are left out. Boundary cells are clipped; interior cells are found by flooding outwards from them,
-/// each decided by one point-in-polygon test of its centre and taken whole, until the area is accounted for.
+/// cells are left out. Boundary cells (those the input rings pass through) are clipped; every other cell is
+/// wholly inside or wholly outside, and the inside ones are found by flooding outwards from the boundary cells,
+/// each decided by one point-in-polygon test of its centre and taken whole. The flood visits every cell inside
+/// (it expands only from cells whose centre is inside, and the boundary cells are already visited).
 fn area_cells(
     p: &Projected,
     res: Resolution,
@@ -745,7 +751,6 @@ fn area_cells(
     let boundary = boundary_cells(p, res, &mut hexes);
     let mut out: Vec<(u64, f64)> = Vec::with_capacity(boundary.len());
     let (mut buf, mut clipped) = (Vec::new(), Vec::new());
-    let mut acc = 0.0;
     for &c in &boundary {
         let (hex, _) = hexes.get(c);
         let mut a = 0.0;
@@ -754,37 +759,28 @@ fn area_cells(
             a += factor * signed_area(&clipped);
         }
         if a > 0.0 {
-            acc += a;
             out.push((u64::from(c), a));
         }
     }
-    let target = p.area_m2;
-    if acc < target * (1.0 - 1e-9) {
-        let mut seen: CellSet = boundary.iter().copied().collect();
-        let mut stack: Vec<CellIndex> = Vec::new();
-        for &c in &boundary {
+    let mut seen: CellSet = boundary.iter().copied().collect();
+    let mut stack: Vec<CellIndex> = Vec::new();
+    for &c in &boundary {
+        disk1(c, &mut |nb| {
+            if seen.insert(nb) {
+                stack.push(nb);
+            }
+        });
+    }
+    while let Some(c) = stack.pop() {
+        let centre = LatLng::from(c);
+        let cover = coverage(&p.loops, p.proj.fwd((centre.lat(), centre.lng())));
+        if cover > 0.5 {
+            out.push((u64::from(c), cover.round() * hexes.get(c).1));
             disk1(c, &mut |nb| {
                 if seen.insert(nb) {
                     stack.push(nb);
                 }
             });
-        }
-        while let Some(c) = stack.pop() {
-            if acc >= target * (1.0 - 1e-12) {
-                break;
-            }
-            let centre = LatLng::from(c);
-            let cover = coverage(&p.loops, p.proj.fwd((centre.lat(), centre.lng())));
-            if cover > 0.5 {
-                let a = cover.round() * hexes.get(c).1;
-                acc += a;
-                out.push((u64::from(c), a));
-                disk1(c, &mut |nb| {
-                    if seen.insert(nb) {
-                        stack.push(nb);
-                    }
-                });
-            }
         }
     }
     out.sort_unstable_by_key(|x| x.0);
@@ -809,22 +805,30 @@ pub struct PolygonCrosswalk {
     pub weight: Vec<f64>,
     /// Intersection area (m²) of each row.
     pub isect_m2: Vec<f64>,
-    /// Per area: polygon area (m², equal-area sphere), whether it was repaired, and the method code.
+    /// Per area: polygon area (m², on the WGS84 ellipsoid: equal-area projection through the authalic
+    /// latitude), whether it was invalid and repaired, and the method code.
     pub area_m2: Vec<f64>,
     pub repaired: Vec<bool>,
     pub method: Vec<u8>,
 }
 
-/// Parse every geometry; errors name the rows by issue.
+/// Parse and project every geometry; errors name the rows by issue.
 fn parse_all(geoms: &[&[u8]], crs: Crs) -> Result<Vec<Projected>> {
-    let parsed: Vec<std::result::Result<Vec<Poly>, GeomIssue>> =
-        geoms.par_iter().map(|g| parse(g, crs)).collect();
-    let mut lists: [RowList; 4] = Default::default();
+    let parsed: Vec<std::result::Result<Projected, GeomIssue>> = geoms
+        .par_iter()
+        .map(|g| parse(g, crs).and_then(project))
+        .collect();
+    let mut lists: [RowList; 5] = Default::default();
     for (i, p) in parsed.iter().enumerate() {
         if let Err(e) = p {
             lists[*e as usize].push(i);
         }
     }
+    let too_large = format!(
+        "polygons within {MAX_EXTENT_KM:.0} km of their centre (every vertex within {MAX_EXTENT_KM:.0} km of the \
+         centre of the res-3 cell holding the bounding-box centre, where each polygon's Lambert equal-area \
+         projection is centred); split larger polygons"
+    );
     let names = [
         (GeomIssue::Empty, "non-empty polygon geometry"),
         (GeomIssue::NotPolygon, "Polygon or MultiPolygon geometry"),
@@ -838,6 +842,7 @@ fn parse_all(geoms: &[&[u8]], crs: Crs) -> Result<Vec<Projected>> {
             },
         ),
         (GeomIssue::Malformed, "well-formed WKB"),
+        (GeomIssue::TooLarge, too_large.as_str()),
     ];
     for (issue, expected) in names {
         let rows = std::mem::take(&mut lists[issue as usize]);
@@ -849,10 +854,10 @@ fn parse_all(geoms: &[&[u8]], crs: Crs) -> Result<Vec<Projected>> {
             });
         }
     }
-    Ok(parsed
-        .into_par_iter()
-        .map(|p| project(p.unwrap_or_default()))
-        .collect())
+    parsed
+        .into_iter()
+        .map(|p| p.map_err(|_| HlError::Internal("unreported geometry issue".into())))
+        .collect()
 }
 
 /// One area's cells with their intersection areas, and how they were obtained.
@@ -943,13 +948,26 @@ pub fn polygon_crosswalk(geoms: &[&[u8]], crs: Crs, res: Resolution) -> Result<P
 }
 
 /// The area (0-based index) containing each point, or `u32::MAX` where none does; with overlapping areas
-/// the lowest index wins. Points are WGS84 degrees. A uniform bin index over area bounding boxes picks the
-/// candidates; the exact test is even-odd point-in-polygon in each area's equal-area projection.
+/// the lowest index wins. Points are WGS84 degrees. A uniform bin index over the areas' bounding boxes picks
+/// the candidates (bins of 0.02°, doubled until the index holds at most max(4M, 8 × areas) entries); the exact
+/// test is the non-zero coverage of the area (as repaired) in its equal-area projection, the same test that
+/// decides interior cells in [`polygon_crosswalk`]. Areas crossing the antimeridian are found from either side.
 pub fn locate_points(geoms: &[&[u8]], crs: Crs, lat: &[f64], lng: &[f64]) -> Result<Vec<u32>> {
     crate::error::check_len("lng", lng.len(), "lat", lat.len())?;
     let projected = parse_all(geoms, crs)?;
-    const BIN: f64 = 0.02; // degrees
-    let key = |la: f64, ln: f64| ((la / BIN).floor() as i64, (ln / BIN).floor() as i64);
+    let cap = (8.0 * projected.len() as f64).max(4e6);
+    let span = |lo: f64, hi: f64, bin: f64| (hi / bin).floor() - (lo / bin).floor() + 1.0;
+    let mut bin = 0.02; // degrees
+    while bin < 360.0
+        && projected
+            .iter()
+            .map(|p| span(p.bbox.0, p.bbox.1, bin) * span(p.bbox.2, p.bbox.3, bin))
+            .sum::<f64>()
+            > cap
+    {
+        bin *= 2.0;
+    }
+    let key = |la: f64, ln: f64| ((la / bin).floor() as i64, (ln / bin).floor() as i64);
     let mut bins: std::collections::HashMap<(i64, i64), Vec<u32>> =
         std::collections::HashMap::new();
     for (i, p) in projected.iter().enumerate() {
@@ -961,6 +979,10 @@ pub fn locate_points(geoms: &[&[u8]], crs: Crs, lat: &[f64], lng: &[f64]) -> Res
             }
         }
     }
+    let wraps = projected
+        .iter()
+        .any(|p| p.bbox.2 < -180.0 || p.bbox.3 > 180.0);
+    let shifts: &[f64] = if wraps { &[0.0, 360.0, -360.0] } else { &[0.0] };
     Ok(lat
         .par_iter()
         .zip(lng.par_iter())
@@ -968,17 +990,22 @@ pub fn locate_points(geoms: &[&[u8]], crs: Crs, lat: &[f64], lng: &[f64]) -> Res
             if !crate::cells::valid_latlng(la, ln) {
                 return u32::MAX;
             }
-            bins.get(&key(la, ln))
-                .and_then(|cands| {
-                    cands.iter().copied().find(|&i| {
-                        let p = &projected[i as usize];
-                        la >= p.bbox.0
-                            && la <= p.bbox.1
-                            && ln >= p.bbox.2
-                            && ln <= p.bbox.3
-                            && contains(&p.loops, p.proj.fwd((la, ln)))
+            shifts
+                .iter()
+                .filter_map(|&s| {
+                    let ln = ln + s;
+                    bins.get(&key(la, ln)).and_then(|cands| {
+                        cands.iter().copied().find(|&i| {
+                            let p = &projected[i as usize];
+                            la >= p.bbox.0
+                                && la <= p.bbox.1
+                                && ln >= p.bbox.2
+                                && ln <= p.bbox.3
+                                && contains(&p.loops, p.proj.fwd((la, ln)))
+                        })
                     })
                 })
+                .min()
                 .unwrap_or(u32::MAX)
         })
         .collect())
@@ -1031,7 +1058,9 @@ mod tests {
             "{}",
             xw.area_m2[0]
         );
-        assert!((covered - xw.area_m2[0]).abs() / xw.area_m2[0] < 1e-4);
+        // Weights are normalised, so they sum to one by construction; the independent check is that clipped
+        // and whole cells add up to the polygon's shoelace area.
+        assert!((covered - xw.area_m2[0]).abs() / xw.area_m2[0] < 1e-9);
         assert!(xw.cell.len() > 10);
     }
 
@@ -1091,13 +1120,17 @@ mod tests {
                 b.extend_from_slice(&f64::to_le_bytes(y));
             }
         }
-        let xw = polygon_crosswalk(&[&b], Crs::Bng, Resolution::Eight).unwrap();
+        let outer = square(500_000.0, 200_000.0, 2000.0);
+        let inner = square(500_500.0, 200_500.0, 1000.0);
+        let xw = polygon_crosswalk(&[&b, &outer, &inner], Crs::Bng, Resolution::Eight).unwrap();
+        // 3 km² on the grid, k² ≈ 0.9992 on the ground; exactly outer − inner.
         assert!(
             (xw.area_m2[0] - 3.0e6).abs() / 3.0e6 < 1e-3,
             "{}",
             xw.area_m2[0]
         );
-        assert!(!xw.repaired[0]);
+        assert!((xw.area_m2[0] - (xw.area_m2[1] - xw.area_m2[2])).abs() < 1e-9 * xw.area_m2[0]);
+        assert_eq!(xw.repaired, vec![false; 3]);
         // A figure of eight: two 1 km triangles, measured as their sum, flagged as repaired.
         let bow = polygon_wkb(&[
             (400_000.0, 300_000.0),
@@ -1183,6 +1216,149 @@ mod tests {
             "{covered} vs {}",
             xw.area_m2[0]
         );
+    }
+
+    fn multi(polys: &[Vec<Vec<(f64, f64)>>]) -> Vec<u8> {
+        let mut b = vec![1u8];
+        b.extend_from_slice(&6u32.to_le_bytes());
+        b.extend_from_slice(&(polys.len() as u32).to_le_bytes());
+        for p in polys {
+            b.push(1);
+            b.extend_from_slice(&3u32.to_le_bytes());
+            b.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            for r in p {
+                b.extend_from_slice(&((r.len() + 1) as u32).to_le_bytes());
+                for &(x, y) in r.iter().chain(r.first()) {
+                    b.extend_from_slice(&x.to_le_bytes());
+                    b.extend_from_slice(&y.to_le_bytes());
+                }
+            }
+        }
+        b
+    }
+
+    fn sq(e: f64, n: f64, s: f64) -> Vec<(f64, f64)> {
+        vec![(e, n), (e + s, n), (e + s, n + s), (e, n + s)]
+    }
+
+    #[test]
+    fn invalid_polygons_are_measured_as_repaired() {
+        // Overlapping parts: their union (today's double count would give 8 km², not 7), every cell once.
+        let both = multi(&[
+            vec![sq(400_000.0, 300_000.0, 2000.0)],
+            vec![sq(401_000.0, 301_000.0, 2000.0)],
+        ]);
+        let a = square(400_000.0, 300_000.0, 2000.0);
+        let b = square(401_000.0, 301_000.0, 2000.0);
+        let ab = square(401_000.0, 301_000.0, 1000.0);
+        let xw = polygon_crosswalk(&[&both, &a, &b, &ab], Crs::Bng, Resolution::Nine).unwrap();
+        assert_eq!(xw.repaired, vec![true, false, false, false]);
+        let union = xw.area_m2[1] + xw.area_m2[2] - xw.area_m2[3];
+        assert!(
+            (xw.area_m2[0] - union).abs() < 1e-6 * union,
+            "{} {union}",
+            xw.area_m2[0]
+        );
+        let covered: f64 = (0..xw.area.len())
+            .filter(|&k| xw.area[k] == 0)
+            .map(|k| xw.isect_m2[k])
+            .sum();
+        assert!((covered - xw.area_m2[0]).abs() < 1e-9 * union);
+        for k in 0..xw.area.len() {
+            if xw.area[k] == 0 {
+                let hex = CellIndex::try_from(xw.cell[k]).unwrap().area_m2();
+                assert!(xw.isect_m2[k] <= hex * 1.01, "a cell counted twice");
+            }
+        }
+        // A hole crossing its shell: shell − hole, the interior cells the old early exit dropped included.
+        let holed = multi(&[vec![
+            sq(400_000.0, 300_000.0, 2000.0),
+            sq(401_000.0, 301_000.0, 2000.0),
+        ]]);
+        let xw = polygon_crosswalk(&[&holed, &a, &ab], Crs::Bng, Resolution::Nine).unwrap();
+        assert!(xw.repaired[0]);
+        let want = xw.area_m2[1] - xw.area_m2[2];
+        assert!((xw.area_m2[0] - want).abs() < 1e-6 * want);
+        let covered: f64 = (0..xw.area.len())
+            .filter(|&k| xw.area[k] == 0)
+            .map(|k| xw.isect_m2[k])
+            .sum();
+        assert!((covered - xw.area_m2[0]).abs() < 1e-9 * want);
+    }
+
+    #[test]
+    fn antimeridian_square_equals_the_same_square_elsewhere() {
+        // 0.06° × 0.03° at 16.8° S: over the antimeridian (wrapped longitudes), and at 0° E.
+        let over = polygon_wkb(&[
+            (179.97, -16.80),
+            (-179.97, -16.80),
+            (-179.97, -16.77),
+            (179.97, -16.77),
+        ]);
+        let here = polygon_wkb(&[
+            (-0.03, -16.80),
+            (0.03, -16.80),
+            (0.03, -16.77),
+            (-0.03, -16.77),
+        ]);
+        let xw = polygon_crosswalk(&[&over, &here], Crs::Wgs84, Resolution::Eight).unwrap();
+        assert_eq!(xw.repaired, vec![false, false]);
+        assert!((xw.area_m2[0] / xw.area_m2[1] - 1.0).abs() < 1e-6);
+        assert!((xw.area_m2[0] - 6.39e3 * 3.32e3).abs() < 0.01 * xw.area_m2[0]);
+        let n0 = xw.area.iter().filter(|&&a| a == 0).count();
+        assert!(n0 > 40, "{n0}");
+        // Its cells straddle the antimeridian and are real cells.
+        for k in 0..xw.area.len() {
+            if xw.area[k] == 0 {
+                let ll = LatLng::from(CellIndex::try_from(xw.cell[k]).unwrap());
+                assert!(ll.lng().abs() > 179.9, "{}", ll.lng());
+            }
+        }
+        let got = locate_points(
+            &[&over],
+            Crs::Wgs84,
+            &[-16.785, -16.785, -16.785],
+            &[179.99, -179.99, 179.9],
+        )
+        .unwrap();
+        assert_eq!(got, vec![0, 0, u32::MAX]);
+    }
+
+    #[test]
+    fn too_large_polygons_are_named_and_big_ones_do_not_blow_up_the_bin_index() {
+        let ok = polygon_wkb(&[(-0.2, 51.5), (-0.1, 51.5), (-0.1, 51.6), (-0.2, 51.6)]);
+        let globe = polygon_wkb(&[
+            (-179.0, -80.0),
+            (179.0, -80.0),
+            (179.0, 80.0),
+            (-179.0, 80.0),
+        ]);
+        for r in [
+            polygon_crosswalk(&[&ok, &globe, &ok, &globe], Crs::Wgs84, Resolution::Five)
+                .map(|_| ()),
+            locate_points(&[&ok, &globe, &ok, &globe], Crs::Wgs84, &[51.55], &[-0.15]).map(|_| ()),
+        ] {
+            match r {
+                Err(HlError::InvalidValues { rows, expected, .. }) => {
+                    assert_eq!(rows.first, vec![1, 3]);
+                    assert!(expected.contains("2000 km"), "{expected}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // 300 polygons of 12° × 12° (allowed) would need 10⁸ bins of 0.02°: the bins grow instead.
+        let boxes: Vec<Vec<u8>> = (0..300)
+            .map(|k| {
+                let (x, y) = (
+                    -170.0 + (k % 25) as f64 * 13.0,
+                    -40.0 + (k / 25) as f64 * 6.0,
+                );
+                polygon_wkb(&[(x, y), (x + 12.0, y), (x + 12.0, y + 12.0), (x, y + 12.0)])
+            })
+            .collect();
+        let refs: Vec<&[u8]> = boxes.iter().map(|b| b.as_slice()).collect();
+        let got = locate_points(&refs, Crs::Wgs84, &[-34.0, 75.0], &[-164.0, 0.0]).unwrap();
+        assert_eq!(got, vec![0, u32::MAX]);
     }
 
     #[test]
