@@ -200,7 +200,9 @@ def test_ctrl_c_interrupts_a_long_kernel_from_python(tmp_path: Path) -> None:
         "    print('interrupted', flush=True)\n"
         "    sys.exit(42)\n"
     )
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.5)

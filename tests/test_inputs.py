@@ -262,7 +262,9 @@ def test_population_points_with_null_coordinates_are_named_or_skipped() -> None:
 
     square = shapely.to_wkb(shapely.box(-0.2, 51.4, 0.0, 51.6))
     areas = pl.DataFrame({"code": ["sq"], "geometry": [square]})
-    pts = pl.DataFrame({"lat": [51.45, None, 51.55], "lng": [-0.15, -0.1, -0.05], "population": [10.0, 5.0, 30.0]})
+    pts = pl.DataFrame(
+        {"lat": [51.45, None, 51.55], "lng": [-0.15, -0.1, -0.05], "population": [10.0, 5.0, 30.0]}
+    )
     with pytest.raises(InvalidInputError, match=r"lat/lng: 1 row \(first at 1\)"):
         hl.crosswalk(areas, resolution=7, method="population", points=pts, crs=4326)
     with pytest.warns(SkippedRowsWarning, match=r"points \(lat/lng\): skipped 1 row \(first at 1\)"):

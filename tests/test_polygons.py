@@ -539,8 +539,8 @@ def test_globe_sized_polygon_is_rejected_naming_the_row() -> None:
         hl.crosswalk(areas, resolution=7, method="population", crs="EPSG:4326", points=pts, population="pop")
     # Point location alone (the core call behind containment) rejects it too, rather than running out of memory.
     from hyperlocal import _core
-    from hyperlocal.crosswalk import _wkb_buffers
+    from hyperlocal._wkb import wkb_buffers
 
-    data, offsets = _wkb_buffers(areas["geometry"], "geometry")
+    data, offsets = wkb_buffers(areas["geometry"], "geometry")
     with pytest.raises(InvalidInputError, match=msg):
         _core.locate_points(data, offsets, "EPSG:4326", pts["lat"].to_numpy(), pts["lng"].to_numpy())

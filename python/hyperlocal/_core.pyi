@@ -14,6 +14,7 @@ __all__ = [
     "cell_to_parent",
     "cell_to_string",
     "count_points",
+    "area_method_names",
     "is_release_build",
     "latlng_to_cell",
     "locate_points",
@@ -65,6 +66,7 @@ def count_points(
     skip: bool,
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint32], _Rows]: ...
 def is_release_build() -> bool: ...
+def area_method_names() -> list[tuple[int, str]]: ...
 def polygon_crosswalk(
     data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64], crs: str, resolution_: int
 ) -> tuple[

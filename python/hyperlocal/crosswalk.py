@@ -35,7 +35,8 @@ from .exceptions import InvalidInputError, SkippedRowsWarning
 __all__ = ["crosswalk", "normalise_crs", "METHODS"]
 
 METHODS = ("centroid", "area", "population")
-_METHOD_NAMES = {1: "area", 4: "degenerate"}
+_METHOD_NAMES = dict(_core.area_method_names())  # from the core: Python mirrors no codes
+_AREA_CODE = next(k for k, v in _METHOD_NAMES.items() if v == "area")
 
 
 def normalise_crs(crs: object) -> str:
@@ -316,7 +317,7 @@ def _area(
             "method": pl.Series([_METHOD_NAMES[int(m)] for m in method], dtype=pl.String),
             "repaired": pl.Series(repaired),
             "area_m2": series_from_numpy("area_m2", area_m2),
-            "covered_m2": pl.Series(np.where(method == 1, covered, 0.0)),
+            "covered_m2": pl.Series(np.where(method == _AREA_CODE, covered, 0.0)),
             "population": pl.Series([None] * len(area_m2), dtype=pl.Float64),
         }
     )

@@ -797,6 +797,19 @@ pub enum AreaMethod {
     Degenerate = 4,
 }
 
+impl AreaMethod {
+    /// Every method, for the bindings' code → name table.
+    pub const ALL: [AreaMethod; 2] = [AreaMethod::Area, AreaMethod::Degenerate];
+
+    /// The name the audit shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            AreaMethod::Area => "area",
+            AreaMethod::Degenerate => "degenerate",
+        }
+    }
+}
+
 /// The area crosswalk of a set of polygons at one resolution, plus the per-area audit.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolygonCrosswalk {
@@ -899,6 +912,9 @@ pub fn polygon_crosswalk(geoms: &[&[u8]], crs: Crs, res: Resolution) -> Result<P
             chunk
                 .iter()
                 .map(|&(reg, _, i)| {
+                    if crate::cancel::requested() {
+                        return (i, Vec::new(), AreaMethod::Area);
+                    }
                     if reg != region || shared.len() > 200_000 {
                         shared.clear();
                         region = reg;
@@ -922,6 +938,7 @@ pub fn polygon_crosswalk(geoms: &[&[u8]], crs: Crs, res: Resolution) -> Result<P
                 .collect::<Vec<_>>()
         })
         .collect();
+    crate::cancel::check()?;
     let mut per_area: Vec<(Vec<(u64, f64)>, AreaMethod)> =
         vec![(Vec::new(), AreaMethod::Area); projected.len()];
     for (i, cells, m) in done {

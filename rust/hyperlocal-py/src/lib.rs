@@ -313,6 +313,15 @@ fn count_points<'py>(
     ))
 }
 
+/// (code, name) of every area-crosswalk method, so Python never mirrors the core's codes.
+#[pyfunction]
+fn area_method_names() -> Vec<(u8, &'static str)> {
+    polygon::AreaMethod::ALL
+        .iter()
+        .map(|&m| (m as u8, m.name()))
+        .collect()
+}
+
 fn crs_of(py: Python<'_>, crs: &str) -> PyResult<polygon::Crs> {
     match crs {
         "EPSG:4326" => Ok(polygon::Crs::Wgs84),
@@ -409,6 +418,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cell_to_boundary_wkb, m)?)?;
     m.add_function(wrap_pyfunction!(weighted_cell_sums, m)?)?;
     m.add_function(wrap_pyfunction!(count_points, m)?)?;
+    m.add_function(wrap_pyfunction!(area_method_names, m)?)?;
     m.add_function(wrap_pyfunction!(polygon_crosswalk, m)?)?;
     m.add_function(wrap_pyfunction!(locate_points, m)?)?;
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
