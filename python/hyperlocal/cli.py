@@ -305,6 +305,9 @@ def _cmd_grid(args: argparse.Namespace) -> None:
     extensive, intensive = _list(args.extensive), _list(args.intensive)
     if not extensive and not intensive:
         raise UsageError("grid: give --extensive and/or --intensive columns to put on the grid")
+    for flag, path in (("--areas", args.areas), ("--values", args.values), ("--points", args.points)):
+        if path:
+            _existing(path, flag)  # every input exists before any is read
     opts: dict[str, Any]
     if args.method == "centroid":
         areas = _read(args.areas, "--areas")
@@ -407,6 +410,12 @@ def _cmd_deprivation(args: argparse.Namespace) -> None:
         if args.easting
         else {"lat": args.lat, "lng": args.lng}
     )
+    for flag, path in (
+        ("--scores", args.scores),
+        ("--centroids", args.centroids),
+        ("--population", args.population),
+    ):
+        _existing(path, flag)  # every input exists before any is read
     scores = _read(args.scores, "--scores")
     _need(scores, [args.code, args.score, *(domains or {}).values()], "--scores", args.scores)
     centroids = _read(args.centroids, "--centroids")
