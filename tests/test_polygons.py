@@ -55,9 +55,9 @@ def test_msoa2011_weights_sum_to_one_and_areas_add_up(msoa11: pl.DataFrame, res:
 
 
 def test_msoa2011_shares_match_shapely_on_a_sample(msoa11: pl.DataFrame) -> None:
-    """Shares of 150 MSOAs (every multipolygon and polygon with holes among them) against shapely's exact
-    intersection with the hexagons, in the same projection; BNG vertices converted by the core's own
-    BNG → WGS84 (tested in test_cells.py), so both sides start from the same lat/lng polygons."""
+    """Shares of 116 MSOAs (every 8th multipolygon or polygon with holes, and every 100th area) against
+    shapely's exact intersection with the hexagons, in the same projection; BNG vertices converted by the
+    core's own BNG → WGS84 (tested in test_cells.py), so both sides start from the same lat/lng polygons."""
     geoms = shapely.from_wkb(msoa11["geometry"].to_numpy())
     special = np.flatnonzero((shapely.get_type_id(geoms) == 6) | (shapely.get_num_interior_rings(geoms) > 0))
     pick = np.unique(np.concatenate([special[::8], np.arange(0, len(geoms), 100)]))

@@ -243,22 +243,60 @@ struct Seg {
     idx: u32,
 }
 
-/// All pairs of segments whose bounding boxes meet (sweep over x), in a deterministic order.
-fn candidate_pairs(segs: &[Seg], mut f: impl FnMut(usize, usize) -> bool) {
-    let mut order: Vec<(f64, f64, usize)> = segs
+/// All pairs of segments whose bounding boxes meet, in a deterministic order: a sweep along the longer side
+/// of the bounding box of all of them (so a long thin polygon does not compare every pair).
+fn candidate_pairs(segs: &[Seg], f: impl FnMut(usize, usize) -> bool) {
+    candidate_pairs_padded(segs, |_| 0.0, f);
+}
+
+/// [`candidate_pairs`] with each segment's box grown by `pad(segment)` on every side: a sweep along the longer
+/// side of the bounding box of all of them (so a long thin polygon does not compare every pair); a handful of
+/// segments are simply compared pair by pair.
+fn candidate_pairs_padded(
+    segs: &[Seg],
+    pad: impl Fn(&Seg) -> f64,
+    mut f: impl FnMut(usize, usize) -> bool,
+) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for s in segs {
+        x0 = x0.min(s.a.0.min(s.b.0));
+        x1 = x1.max(s.a.0.max(s.b.0));
+        y0 = y0.min(s.a.1.min(s.b.1));
+        y1 = y1.max(s.a.1.max(s.b.1));
+    }
+    let along_y = y1 - y0 > x1 - x0;
+    // (sweep lo, sweep hi, other lo, other hi, index)
+    let mut order: Vec<(f64, f64, f64, f64, usize)> = segs
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.a.0.min(s.b.0), s.a.0.max(s.b.0), i))
+        .map(|(i, s)| {
+            let d = pad(s);
+            let (xl, xh) = (s.a.0.min(s.b.0) - d, s.a.0.max(s.b.0) + d);
+            let (yl, yh) = (s.a.1.min(s.b.1) - d, s.a.1.max(s.b.1) + d);
+            if along_y {
+                (yl, yh, xl, xh, i)
+            } else {
+                (xl, xh, yl, yh, i)
+            }
+        })
         .collect();
-    order.sort_by(|p, q| p.0.total_cmp(&q.0).then(p.2.cmp(&q.2)));
-    for (k, &(_, xmax, i)) in order.iter().enumerate() {
-        let (si_lo, si_hi) = (segs[i].a.1.min(segs[i].b.1), segs[i].a.1.max(segs[i].b.1));
-        for &(xmin2, _, j) in &order[k + 1..] {
-            if xmin2 > xmax {
+    if order.len() <= 24 {
+        for (k, &(lo, hi, olo, ohi, i)) in order.iter().enumerate() {
+            for &(lo2, hi2, olo2, ohi2, j) in &order[k + 1..] {
+                if lo2 <= hi && lo <= hi2 && olo2 <= ohi && olo <= ohi2 && !f(i, j) {
+                    return;
+                }
+            }
+        }
+        return;
+    }
+    order.sort_unstable_by(|p, q| p.0.total_cmp(&q.0).then(p.4.cmp(&q.4)));
+    for (k, &(_, hi, olo, ohi, i)) in order.iter().enumerate() {
+        for &(lo2, _, olo2, ohi2, j) in &order[k + 1..] {
+            if lo2 > hi {
                 break;
             }
-            let sj = &segs[j];
-            if sj.a.1.min(sj.b.1) > si_hi || sj.a.1.max(sj.b.1) < si_lo {
+            if olo2 > ohi || ohi2 < olo {
                 continue;
             }
             if !f(i.min(j), i.max(j)) {
@@ -310,25 +348,49 @@ fn in_sector(p: Pt, u: Pt, v: Pt, q: Pt) -> bool {
     }
 }
 
+/// Distance from `p` to the segment a–b.
+fn point_segment(p: Pt, a: Pt, b: Pt) -> f64 {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let l2 = dx * dx + dy * dy;
+    let t = if l2 > 0.0 {
+        (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / l2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    ((a.0 + t * dx - p.0).powi(2) + (a.1 + t * dy - p.1).powi(2)).sqrt()
+}
+
 /// OGC validity of a polygon or multipolygon (`polys[k][0]` the shell, then the holes; closing vertex dropped,
 /// consecutive duplicates removed), as GEOS `IsValidOp` decides it.
 pub(crate) fn is_valid(polys: &[Vec<Vec<Pt>>]) -> bool {
+    validity(polys, None).0
+}
+
+/// [`is_valid`] of rings in projected metres, and whether the answer holds with a margin: `clear` when no
+/// two segments come within `kappa · L² / 8` of each other for each of their lengths L (and no two consecutive
+/// ones fold back that close), `kappa` bounding the curvature here of lines that are straight in the input
+/// coordinates. Then the rings in those coordinates, whose edges bow away from these chords by less than
+/// that, have the same validity: a clear valid answer spares the test in the input coordinates.
+pub(crate) fn is_valid_clear(polys: &[Vec<Vec<Pt>>], kappa: f64) -> (bool, bool) {
+    validity(polys, Some(kappa))
+}
+
+fn validity(polys: &[Vec<Vec<Pt>>], kappa: Option<f64>) -> (bool, bool) {
     let mut rings: Vec<(&[Pt], usize, bool)> = Vec::new(); // (points, polygon, is hole)
     for (p, poly) in polys.iter().enumerate() {
         for (k, r) in poly.iter().enumerate() {
             if r.len() < 3 {
-                return false;
+                return (false, false);
             }
             rings.push((r.as_slice(), p, k > 0));
         }
     }
-    let mut segs = Vec::new();
+    let mut segs = Vec::with_capacity(rings.iter().map(|r| r.0.len()).sum());
     for (ri, (r, _, _)) in rings.iter().enumerate() {
-        let n = r.len();
-        for i in 0..n {
+        for (i, (&a, &b)) in r.iter().zip(r.iter().skip(1).chain(r.first())).enumerate() {
             segs.push(Seg {
-                a: r[i],
-                b: r[(i + 1) % n],
+                a,
+                b,
                 ring: ri as u32,
                 idx: i as u32,
             });
@@ -337,13 +399,22 @@ pub(crate) fn is_valid(polys: &[Vec<Vec<Pt>>]) -> bool {
     // Touches between different rings: (point, ring, segment of that ring, other ring).
     let mut touches: Vec<(Pt, u32, u32, u32)> = Vec::new();
     let mut ok = true;
-    candidate_pairs(&segs, |i, j| {
+    let kappa = kappa.filter(|k| k.is_finite());
+    let mut clear = kappa.is_some();
+    let bow = |s: &Seg| {
+        kappa.map_or(0.0, |k| {
+            k * ((s.b.0 - s.a.0).powi(2) + (s.b.1 - s.a.1).powi(2)) / 8.0
+        })
+    };
+    candidate_pairs_padded(&segs, bow, |i, j| {
         let (s, t) = (&segs[i], &segs[j]);
+        let gap = || bow(s) + bow(t);
         if s.ring == t.ring {
-            let n = rings[s.ring as usize].0.len() as u32;
-            let (shared, ends) = if (s.idx + 1) % n == t.idx {
+            let last = rings[s.ring as usize].0.len() as u32 - 1;
+            let next = |i: u32| if i == last { 0 } else { i + 1 };
+            let (shared, ends) = if next(s.idx) == t.idx {
                 (Some(s.b), (s.a, t.b))
-            } else if (t.idx + 1) % n == s.idx {
+            } else if next(t.idx) == s.idx {
                 (Some(t.b), (t.a, s.b))
             } else {
                 (None, (s.a, s.b))
@@ -351,20 +422,36 @@ pub(crate) fn is_valid(polys: &[Vec<Vec<Pt>>]) -> bool {
             match shared {
                 // Consecutive segments: only a back-tracking spike makes them overlap.
                 Some(v) => {
-                    if orient(ends.0, v, ends.1) == 0 && along(v, ends.0, ends.1) > 0.0 {
-                        ok = false;
+                    if along(v, ends.0, ends.1) > 0.0 {
+                        if orient(ends.0, v, ends.1) == 0 {
+                            ok = false;
+                        } else if clear
+                            && point_segment(ends.1, v, ends.0)
+                                .min(point_segment(ends.0, v, ends.1))
+                                < gap()
+                        {
+                            clear = false;
+                        }
                     }
                 }
-                None => {
-                    if meet(s.a, s.b, t.a, t.b) != Meet::None {
-                        ok = false;
+                None => match meet(s.a, s.b, t.a, t.b) {
+                    Meet::None => {
+                        if clear && segment_gap(s, t) < gap() {
+                            clear = false;
+                        }
                     }
-                }
+                    _ => ok = false,
+                },
             }
         } else {
             match meet(s.a, s.b, t.a, t.b) {
-                Meet::None => {}
+                Meet::None => {
+                    if clear && segment_gap(s, t) < gap() {
+                        clear = false;
+                    }
+                }
                 Meet::Touch(p) => {
+                    clear = false;
                     touches.push((p, s.ring, s.idx, t.ring));
                     touches.push((p, t.ring, t.idx, s.ring));
                 }
@@ -374,7 +461,7 @@ pub(crate) fn is_valid(polys: &[Vec<Vec<Pt>>]) -> bool {
         ok
     });
     if !ok {
-        return false;
+        return (false, false);
     }
     // The local shape of a ring at a point of it: its neighbours before and after.
     let local = |ring: u32, seg: u32, p: Pt| -> (Pt, Pt) {
@@ -414,7 +501,7 @@ pub(crate) fn is_valid(polys: &[Vec<Vec<Pt>>]) -> bool {
             let (ap, an) = local(ra, sa, p);
             let (bp, bn) = local(rb, sb, p);
             if in_sector(p, an, ap, bp) != in_sector(p, an, ap, bn) {
-                return false;
+                return (false, false);
             }
         }
         // Interior connected: the graph of the rings of one polygon and the points where they touch is a forest.
@@ -442,7 +529,7 @@ pub(crate) fn is_valid(polys: &[Vec<Vec<Pt>>]) -> bool {
             let node = rings.len() + touch_pts.get(&k).copied().unwrap_or(0) as usize;
             let (x, y) = (find(&mut parent, r as usize), find(&mut parent, node));
             if x == y {
-                return false;
+                return (false, false);
             }
             parent[x] = y;
         }
@@ -462,6 +549,9 @@ pub(crate) fn is_valid(polys: &[Vec<Vec<Pt>>]) -> bool {
         }
         r[0]
     };
+    if rings.len() == 1 {
+        return (true, clear); // one simple ring
+    }
     let boxes: Vec<_> = rings.iter().map(|r| bbox(r.0)).collect();
     // Holes inside their shell and not inside each other.
     let mut first = 0;
@@ -470,7 +560,7 @@ pub(crate) fn is_valid(polys: &[Vec<Vec<Pt>>]) -> bool {
         for h in 1..poly.len() {
             let hr = shell + h;
             if !in_ring(rings[shell].0, sample(rings[hr].0)) {
-                return false;
+                return (false, false);
             }
             for g in h + 1..poly.len() {
                 let gr = shell + g;
@@ -478,7 +568,7 @@ pub(crate) fn is_valid(polys: &[Vec<Vec<Pt>>]) -> bool {
                     && (in_ring(rings[gr].0, sample(rings[hr].0))
                         || in_ring(rings[hr].0, sample(rings[gr].0)))
                 {
-                    return false;
+                    return (false, false);
                 }
             }
         }
@@ -508,13 +598,21 @@ pub(crate) fn is_valid(polys: &[Vec<Vec<Pt>>]) -> bool {
                     if in_ring(rings[starts[y]].0, q)
                         && !(1..polys[y].len()).any(|h| in_ring(rings[starts[y] + h].0, q))
                     {
-                        return false;
+                        return (false, false);
                     }
                 }
             }
         }
     }
-    true
+    (true, clear)
+}
+
+/// Distance between two segments that do not meet.
+fn segment_gap(s: &Seg, t: &Seg) -> f64 {
+    point_segment(s.a, t.a, t.b)
+        .min(point_segment(s.b, t.a, t.b))
+        .min(point_segment(t.a, s.a, s.b))
+        .min(point_segment(t.b, s.a, s.b))
 }
 
 // ---------------------------------------------------------------------------------------------------------
