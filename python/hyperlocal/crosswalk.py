@@ -157,12 +157,23 @@ def crosswalk(
           much smaller than cells (OAs and LSOAs at res ≤ 8).
         * ``"area"``: weight = area(polygon ∩ hexagon) / area(polygon). Areas are true ellipsoidal (WGS84)
           areas, measured in a Lambert azimuthal equal-area projection through the authalic latitude, centred
-          on each polygon. Every cell the polygon touches is a candidate, so no polygon gets zero cells however
-          small or thin; boundary cells are clipped exactly, interior cells are taken whole without clipping.
-          Multipolygons and holes are handled. Invalid rings that cross themselves are repaired by an explicit
-          rule: split at the crossings into simple loops (exterior loops add their absolute area, hole loops
-          subtract theirs); the audit's ``repaired`` column flags them. A polygon of zero area goes wholly to
-          the cell of its first vertex (audit method ``"degenerate"``).
+          on the centre of the res-3 cell holding the polygon's bounding-box centre; polygon and hexagon edges
+          are straight lines between projected vertices. Every cell the polygon touches is found, so no polygon
+          gets zero cells however small or thin; boundary cells are clipped exactly, interior cells are taken
+          whole. WGS84 polygons may cross the antimeridian (longitudes are unwrapped along each ring); a
+          polygon reaching more than 2,000 km from its projection centre raises
+          :class:`~hyperlocal.exceptions.InvalidInputError` naming its row and code.
+
+          Invalid polygons (those ``shapely.is_valid`` rejects, judged in the input coordinates) are flagged in
+          the audit's ``repaired`` column and measured as GEOS
+          ``shapely.make_valid(geom, method="structure", keep_collapsed=False)`` repairs them, computed
+          exactly: each ring covers the points it winds around (both lobes of a figure of eight; a loop winding
+          twice counts once; a loop wound the other way inside it is left out); a polygon is its exterior's
+          region minus the holes that touch or overlap it, plus the holes lying wholly outside it; the parts of
+          a multipolygon are united, so overlaps count once; a part whose exterior encloses no area is dropped
+          with its holes. A polygon with nothing left after repair goes wholly to the cell of its first vertex
+          (audit method ``"degenerate"``). The population method's containment test uses the same repaired
+          polygons.
         * ``"population"`` (dasymetric): each area's weight in a cell is the share of its population, from the
           finer ``points`` layer, that falls in that cell. Points are matched to areas by ``points_code`` (a
           column of area codes) or, when it is None, by containment in the polygons. Areas with no weighting

@@ -50,7 +50,7 @@ pub struct CellSums {
 /// Weighted sums of area values onto cells.
 ///
 /// * `row_cell[r]`, `row_area[r]`, `row_weight[r]`: the sparse rows (a crosswalk, or child → parent for rollup).
-/// * `extensive[k][a]`: value of extensive column k for area a: cell value = Σ_r w_r · x[area_r].
+/// * `extensive[k][a]`: value of extensive column k for area a: cell value = `Σ_r w_r · x[area_r]`.
 /// * `intensive[k][a]`: value of intensive column k for area a: cell value = Σ w·p·x / Σ w·p, where
 ///   p = `intensive_weight[a]` (e.g. population) or 1 when `None`.
 pub fn weighted_cell_sums(
