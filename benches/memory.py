@@ -43,7 +43,7 @@ elif sys.argv[2] == "health":
     out = hl.health_change(*grids)
 elif sys.argv[2] == "hyperlocal":
     import hyperlocal as hl
-    out = hl.count_points(ev, resolution=9, by="service")
+    out = hl.count_points(ev, resolution=9, by="service", nested=False)  # the peer's cells: the same work
 else:
     import polars_h3 as plh3
     out = (ev.lazy().with_columns(cell=plh3.latlng_to_cell("lat", "lng", 9)).group_by("cell", "service")
