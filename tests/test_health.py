@@ -345,3 +345,26 @@ def test_compare_groups_invalid_deciles_raise_or_are_skipped_and_renormalised() 
     )
     assert prow["n_cells"] == 40
     assert prow["population_2011"] == pytest.approx(pop_b[in_prog].sum())
+
+
+def test_compare_groups_ignores_null_deciles_of_cells_without_residents() -> None:
+    """hl.deciles leaves cells with no population null: harmless, so no error and the same result."""
+    before, after, dep, prog = _synthetic_programme()
+    valid = dep.filter(pl.col("decile").is_between(1, 10))
+    with pytest.warns(SkippedRowsWarning, match=r"4 cell\(s\)"):
+        want = hl.compare_groups(before, after, prog, deprivation=valid, on_invalid="skip")
+    empty = hl.latlng_to_cell([55.5, 55.6], [-3.0, -3.0], 8).to_list()
+    b2 = pl.concat([before, _table(empty, [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]])])
+    a2 = pl.concat([after, _table(empty, [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]])])
+    dep2 = pl.concat([valid, pl.DataFrame({"cell": pl.Series(empty, dtype=pl.UInt64), "decile": [None, None]},
+                                          schema=valid.schema)])  # fmt: skip
+    with pytest.warns(
+        SkippedRowsWarning, match=r"4 cell\(s\)"
+    ):  # the 4 bad programme cells, not the empty ones
+        got = hl.compare_groups(b2, a2, prog, deprivation=dep2, on_invalid="skip")
+    cols = [c for c in want.columns if c != "n_cells"]
+    assert (
+        got.filter(pl.col("group") != "all")
+        .select(cols)
+        .equals(want.filter(pl.col("group") != "all").select(cols))
+    )

@@ -471,11 +471,19 @@ def compare_groups(
     if not pcells:
         raise InvalidInputError("programme: none of its cells hold residents in either table")
     prog = pl.Series("cell", sorted(pcells), dtype=pl.UInt64)
-    known = pl.Series("cell", sorted(known_set), dtype=pl.UInt64)
+    # Cells with residents in either year: a cell with none (whose decile hl.deciles leaves null) cannot bias
+    # the mix or the comparator, so only these need a usable decile.
+    peopled = (
+        pl.concat([t.select("cell", n=pl.sum_horizontal(CATEGORIES)) for t in (b, a)])
+        .group_by("cell")
+        .agg(pl.col("n").sum())
+        .filter(pl.col("n") > 0)["cell"]
+        .sort()
+    )
 
     dec = None
     if deprivation is not None:
-        dec = _usable_deciles(as_frame(deprivation, "deprivation"), decile, b, known, prog, skip)
+        dec = _usable_deciles(as_frame(deprivation, "deprivation"), decile, b, peopled, prog, skip)
     mix_prog = _decile_mix(b, dec, prog) if dec is not None else {}
     rows = _group_rows("programme", _crude(_totals(b, prog)), _crude(_totals(a, prog)), len(pcells), mix_prog,
                        labels, z)  # fmt: skip
