@@ -81,6 +81,50 @@ def _empty_cases(tmp: Path) -> dict[str, Callable[[], Any]]:
         "write_parquet": lambda: hl.write(pl.DataFrame(schema={"cell": pl.UInt64}), tmp / "e.parquet"),
         "write_csv": lambda: hl.write(pl.DataFrame(schema={"cell": pl.UInt64}), tmp / "e.csv"),
         "map_png": lambda: hl.map_png(pl.DataFrame(schema={"cell": pl.UInt64, "v": F64}), "v", tmp / "e.png"),
+        "rate": lambda: hl.rate(pl.DataFrame(schema={"o": F64, "n": F64}), count="o", population="n"),
+        "proportion": lambda: hl.proportion(
+            pl.DataFrame(schema={"o": F64, "n": F64}), count="o", population="n"
+        ),
+        "reference_rates": lambda: hl.reference_rates(
+            pl.DataFrame(schema={"o": F64, "n": F64, "s": pl.String}), count="o", population="n", strata="s"
+        ),
+        "isr": lambda: hl.isr(
+            pl.DataFrame(schema={"o": F64, "n": F64, "s": pl.String}),
+            observed="o",
+            population="n",
+            strata="s",
+            reference=pl.DataFrame(schema={"s": pl.String, "ref_rate": F64}),
+        ),  # fmt: skip
+        "dsr": lambda: hl.dsr(
+            pl.DataFrame(schema={"o": F64, "n": F64, "a": pl.String}), count="o", population="n", age_band="a"
+        ),
+        "funnel_limits": lambda: hl.funnel_limits(
+            pl.DataFrame(schema={"o": F64, "n": F64}), statistic="rate", numerator="o", denominator="n"
+        ),
+        "funnel_curves": lambda: hl.funnel_curves(
+            pl.DataFrame(schema={"o": F64, "n": F64}), statistic="rate", numerator="o", denominator="n"
+        ),
+        "funnel_plot": lambda: hl.funnel_plot(
+            pl.DataFrame(schema={"o": F64, "n": F64}),
+            tmp / "f.png",
+            statistic="rate",
+            numerator="o",
+            denominator="n",
+        ),
+        "eb_smooth": lambda: hl.eb_smooth(
+            CELLS.select("cell", pl.col("good").alias("p"), "fair"), count="fair", population="p"
+        ),  # fmt: skip
+        "sii": lambda: hl.sii(
+            pl.DataFrame(schema={"v": F64, "p": F64, "q": pl.Int64, "se": F64}),
+            value="v",
+            population="p",
+            quantile="q",
+            se="se",
+        ),  # fmt: skip
+        "demand_surface": lambda: hl.demand_surface(
+            pl.DataFrame(schema={"cell": pl.UInt64, "count": F64}),
+            pl.DataFrame(schema={"cell": pl.UInt64, "population": F64}),
+        ),
     }
 
 
@@ -110,9 +154,13 @@ def test_every_public_function_on_empty_input(name: str, tmp_path: Path) -> None
     try:
         out = _empty_cases(tmp_path)[name]()
     except InvalidInputError as e:
-        assert name in ("compare_groups", "map_png"), f"{name}: {e}"
+        # Nothing to compare, draw or standardise: an explicit error naming why.
+        assert name in ("compare_groups", "map_png", "dsr", "funnel_limits", "funnel_curves", "funnel_plot",
+                        "demand_surface"), f"{name}: {e}"  # fmt: skip
         return
-    if isinstance(out, pl.Series):
+    if name == "isr":  # the whole (empty) table is one group: nothing observed, nothing expected
+        assert out.height == 1 and out["observed"][0] == 0 and out["expected"][0] == 0
+    elif isinstance(out, pl.Series):
         assert out.len() == 0 and out.dtype == EXPECTED_SCHEMA[name]
     elif isinstance(out, pl.DataFrame):
         assert out.height == 0

@@ -25,6 +25,19 @@ from .cells import (
     string_to_cell,
 )
 from .crosswalk import crosswalk
+from .demand import (
+    demand_surface,
+    dsr,
+    eb_smooth,
+    funnel_curves,
+    funnel_limits,
+    funnel_plot,
+    isr,
+    proportion,
+    rate,
+    reference_rates,
+    sii,
+)
 from .deprivation import carstairs, deciles, deprivation_surface, imd_score, townsend
 from .health import compare_groups, health_change
 from .io import read_areas, write
@@ -34,6 +47,17 @@ __version__ = _core.__version__
 
 __all__ = [
     "apportion",
+    "demand_surface",
+    "dsr",
+    "eb_smooth",
+    "funnel_curves",
+    "funnel_limits",
+    "funnel_plot",
+    "isr",
+    "proportion",
+    "rate",
+    "reference_rates",
+    "sii",
     "bng_to_cell",
     "bng_to_latlng",
     "cell_to_boundary",

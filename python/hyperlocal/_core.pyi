@@ -14,6 +14,7 @@ __all__ = [
     "cell_to_parent",
     "cell_to_string",
     "count_points",
+    "grid_neighbours",
     "area_method_names",
     "is_release_build",
     "latlng_to_cell",
@@ -41,6 +42,9 @@ def cell_to_string(cells_: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint8
 def cell_to_boundary_wkb(
     cells_: npt.NDArray[np.uint64],
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]: ...
+def grid_neighbours(
+    cells_: npt.NDArray[np.uint64], k: int
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint8]]: ...
 def weighted_cell_sums(
     row_cell: npt.NDArray[np.uint64],
     row_area: npt.NDArray[np.uint32],

@@ -212,6 +212,32 @@ Paths are relative to the config file. Unknown keys, wrong types and missing fil
     )
     d2.add_argument("--out-dir", default="deprivation", help="output folder (default: deprivation)")
     d2.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    dm = sub.add_parser(
+        "demand",
+        help="service demand against need on hexagons: rates, expected, O/E ratios, funnel plot, EB rates, SII",
+        description="Put area event counts and populations on H3 cells, and write one row per cell with the "
+        "crude rate (exact/Byar limits), the expected count from reference rates by deprivation decile, the "
+        "observed/expected ratio with limits and funnel position, and an empirical-Bayes rate (GeoParquet + CSV), "
+        "a map, a funnel plot, rates by decile and the slope index of inequality. "
+        "Example: hyperlocal demand --config examples/demand_stroke.toml",
+        epilog="""TOML config keys:
+  resolution = 7; out_dir = "demand"; years = 1 (the period the counts cover; populations are per year);
+  multiplier = 100000; smoothing = "local"|"global"|"none"; k = 1; small_count = 10; seed = 0
+  [events]: table = FILE, count = COL, code = COL (default: the areas' code), annual_mean = false (true:
+      counts are means per year over `years`, multiplied back to totals), lookup = FILE, lookup_from = COL,
+      lookup_to = COL (translate the events' codes, e.g. LSOA names to codes)
+  [areas]: table = FILE with a point per area, code = COL, lat/lng or easting/northing
+  [population]: table = FILE, code = COL, population = COL
+  [deprivation]: table = FILE, code = COL, score = COL (higher = more deprived), where = {COL = VALUE}
+      (keep only those rows, e.g. one nation's index; areas without a score are left out, with a warning)
+Paths are relative to the config file. Unknown keys, wrong types and missing files are errors.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dm.add_argument("--config", required=True, help="TOML config file (see below)")
+    dm.add_argument("--resolution", type=int, default=None, help="H3 resolution (default 7, or the config's)")
+    dm.add_argument("--out-dir", default=None, help="output folder (default: the config's out_dir)")
+    dm.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -228,7 +254,18 @@ _CONFIG_KEYS: dict[str, Any] = {
     "programme": {"cells": str, "codes": str, "column": str, "areas": str, "code": str},
     "deprivation": {"grid": str, "decile": str, "on_invalid": str},
 }  # fmt: skip
-_FILE_KEYS = {"grid", "areas", "values", "points", "cells", "codes"}
+_FILE_KEYS = {"grid", "areas", "values", "points", "cells", "codes", "table", "lookup"}
+#: The keys of a ``demand`` TOML config.
+_DEMAND_KEYS: dict[str, Any] = {
+    "resolution": int, "out_dir": str, "years": (int, float), "multiplier": (int, float), "smoothing": str,
+    "k": int, "small_count": (int, float), "seed": int,
+    "events": {"table": str, "code": str, "count": str, "annual_mean": bool, "lookup": str, "lookup_from": str,
+               "lookup_to": str},
+    "areas": {"table": str, "code": str, "lat": str, "lng": str, "easting": str, "northing": str},
+    "population": {"table": str, "code": str, "population": str},
+    "deprivation": {"table": str, "code": str, "score": str, "where": dict},
+}  # fmt: skip
+_DEMAND_REQUIRED = {"events": ("table", "count"), "areas": ("table", "code"), "population": ("table",)}
 
 
 def _check_config(config: dict[str, Any], schema: dict[str, Any], path: Path, where: str = "") -> None:
@@ -246,7 +283,7 @@ def _check_config(config: dict[str, Any], schema: dict[str, Any], path: Path, wh
                 raise UsageError(f"{path}: {name!r} must be a [{name}] section")
             _check_config(value, expected, path, f"{name}.")
             continue
-        if isinstance(value, bool) or not isinstance(value, expected):
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
             types = expected if isinstance(expected, tuple) else (expected,)
             raise UsageError(
                 f"{path}: {name!r} = {value!r} has the wrong type; expected {' or '.join(t.__name__ for t in types)}"
@@ -256,7 +293,7 @@ def _check_config(config: dict[str, Any], schema: dict[str, Any], path: Path, wh
             _existing(f if f.is_absolute() else path.resolve().parent / f, f"{path}: {name}")
 
 
-def _load_config(path: Path) -> dict[str, Any]:
+def _load_config(path: Path, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     import tomllib
 
     _existing(path, "--config")
@@ -266,7 +303,7 @@ def _load_config(path: Path) -> dict[str, Any]:
         raise UsageError(f"--config {path}: not valid TOML ({e})") from e
     except UnicodeDecodeError as e:
         raise UsageError(f"--config {path}: not a text file ({e})") from e
-    _check_config(config, _CONFIG_KEYS, path)
+    _check_config(config, schema if schema is not None else _CONFIG_KEYS, path)
     return config
 
 
@@ -431,11 +468,37 @@ def _cmd_deprivation(args: argparse.Namespace) -> None:
         print(f"wrote {kind}: {path}")
 
 
+def _cmd_demand(args: argparse.Namespace) -> None:
+    from . import pipeline
+
+    cfg_path = Path(args.config)
+    config = _load_config(cfg_path, _DEMAND_KEYS)
+    for section, keys in _DEMAND_REQUIRED.items():
+        if section not in config:
+            raise UsageError(f"{cfg_path}: missing section [{section}]")
+        for key in keys:
+            if key not in config[section]:
+                raise UsageError(f"{cfg_path}: [{section}] needs {key!r}")
+    if args.resolution is not None:
+        config["resolution"] = args.resolution
+    _check_resolution(int(config.get("resolution", 7)), "resolution")
+    if config.get("smoothing", "local") not in ("local", "global", "none"):
+        raise UsageError(
+            f"{cfg_path}: smoothing = {config['smoothing']!r}; expected 'local', 'global' or 'none'"
+        )
+    if args.out_dir is not None:
+        config["out_dir"] = str(Path(args.out_dir).resolve())
+    paths = pipeline.demand_job(config, base=cfg_path.resolve().parent, progress=not args.quiet)
+    for kind, path in paths.items():
+        print(f"wrote {kind}: {path}")
+
+
 _COMMANDS = {
     "demo": _cmd_demo,
     "grid": _cmd_grid,
     "health-change": _cmd_health,
     "deprivation": _cmd_deprivation,
+    "demand": _cmd_demand,
 }
 
 

@@ -19,7 +19,7 @@ from .exceptions import InvalidInputError, SkippedRowsWarning
 from .io import read_table, write
 from .plot import map_png
 
-__all__ = ["build_grid", "demo", "health_job", "deprivation_job"]
+__all__ = ["build_grid", "demo", "health_job", "deprivation_job", "demand_job"]
 
 
 def build_grid(
@@ -319,5 +319,149 @@ def deprivation_job(
             title=f"Population-weighted deprivation deciles of cells (1 = most deprived), res {finest}",
             cmap="RdYlBu", label="decile (1 = most deprived)",
         )  # fmt: skip
+        bar.update()
+    return paths
+
+
+def _area_table(spec: dict[str, Any], key: str, base: Path, what: str) -> pl.DataFrame:
+    p = Path(spec[key])
+    return read_table(p if p.is_absolute() else base / p, what)
+
+
+def demand_job(config: dict[str, Any], *, base: Path | None = None, progress: bool = True) -> dict[str, Path]:
+    """The ``hyperlocal demand`` batch job (see the CLI help for the config keys).
+
+    Area event counts (optionally translated through a lookup, e.g. LSOA names → codes), area populations and
+    area deprivation scores are put on the same H3 cells through one centroid crosswalk (nested convention);
+    the surface (:func:`hyperlocal.demand_surface`) is written as GeoParquet + CSV with a map of the standardised
+    ratio and a funnel plot, and the rates by deprivation decile with the slope index of inequality as CSV.
+    Areas without an events row or without a deprivation score are left out, with a warning naming how many.
+    """
+    from .demand import demand_surface, funnel_plot, rate, sii
+    from .deprivation import deprivation_surface
+
+    base = base or Path.cwd()
+    res = int(config.get("resolution", 7))
+    years = float(config.get("years", 1))
+    multiplier = float(config.get("multiplier", 100_000))
+    out = Path(config.get("out_dir", "demand"))
+    out = out if out.is_absolute() else base / out
+    out.mkdir(parents=True, exist_ok=True)
+    ev_spec, area_spec, pop_spec = config["events"], config["areas"], config["population"]
+    dep_spec = config.get("deprivation")
+    code = area_spec["code"]
+    paths: dict[str, Path] = {}
+    steps = ["read", "crosswalk", "deprivation", "surface", "write"]
+    with tqdm(total=len(steps), desc="demand", unit="step", disable=not progress) as bar:
+        bar.set_postfix_str("read")
+        events = _area_table(ev_spec, "table", base, "[events] table =")
+        ev_code, ev_count = ev_spec.get("code", code), ev_spec["count"]
+        require_columns(events, [ev_code, ev_count], f"[events] table = {ev_spec['table']}")
+        if "lookup" in ev_spec:
+            look = _area_table(ev_spec, "lookup", base, "[events] lookup =")
+            src, dst = ev_spec["lookup_from"], ev_spec["lookup_to"]
+            require_columns(look, [src, dst], f"[events] lookup = {ev_spec['lookup']}")
+            joined = events.join(look.select(src, dst).unique(src), left_on=ev_code, right_on=src, how="left")
+            unknown = joined.filter(pl.col(dst).is_null())
+            if unknown.height:
+                raise InvalidInputError(
+                    f"[events] {ev_code}: {unknown.height} code(s) not in the lookup's {src!r} "
+                    f"(e.g. {unknown[ev_code].head(5).to_list()})"
+                )
+            events = joined.select(pl.col(dst).alias(code), ev_count)
+        else:
+            events = events.select(pl.col(ev_code).alias(code), ev_count)
+        scale = years if ev_spec.get("annual_mean", False) else 1.0
+        events = events.group_by(code).agg((pl.col(ev_count).cast(pl.Float64).sum() * scale).alias("events"))
+        pop = _area_table(pop_spec, "table", base, "[population] table =")
+        pcode, pcol = pop_spec.get("code", code), pop_spec.get("population", "population")
+        require_columns(pop, [pcode, pcol], f"[population] table = {pop_spec['table']}")
+        pop = pop.select(
+            pl.col(pcode).alias(code), (pl.col(pcol).cast(pl.Float64) * years).alias("person_years")
+        )
+        areas = _area_table(area_spec, "table", base, "[areas] table =")
+        coords = {k: area_spec[k] for k in ("lat", "lng", "easting", "northing") if k in area_spec}
+        keep = pop.join(events.select(code), on=code, how="semi")
+        if keep.height < pop.height:
+            gone = pop.join(events.select(code), on=code, how="anti")
+            warnings.warn(
+                f"population: {gone.height} area(s) have no events row (e.g. {gone[code].head(5).to_list()}); "
+                "left out (their events are unknown, not zero)",
+                SkippedRowsWarning,
+                stacklevel=2,
+            )
+        table = keep.join(events, on=code, how="inner")
+        bar.update()
+        bar.set_postfix_str("crosswalk")
+        dep_cells = None
+        if dep_spec:
+            dep = _area_table(dep_spec, "table", base, "[deprivation] table =")
+            dcode, score = dep_spec.get("code", code), dep_spec["score"]
+            where = dep_spec.get("where", {})
+            require_columns(dep, [dcode, score, *where], f"[deprivation] table = {dep_spec['table']}")
+            for col, value in where.items():  # e.g. {nation = "E"}: one index, not a mix of national indices
+                dep = dep.filter(pl.col(col) == value)
+            dep = dep.select(pl.col(dcode).alias(code), pl.col(score).cast(pl.Float64).alias("score"))
+            scored = table.join(dep, on=code, how="inner")
+            if scored.height < table.height:
+                warnings.warn(
+                    f"deprivation: {table.height - scored.height} area(s) have no score (e.g. "
+                    f"{table.join(dep, on=code, how='anti')[code].head(5).to_list()}); left out of the surface",
+                    SkippedRowsWarning,
+                    stacklevel=2,
+                )
+            table = scored
+        xw = crosswalk(
+            areas.join(table.select(code), on=code, how="semi"), resolution=res, code=code, **coords
+        )
+        assert isinstance(xw, pl.DataFrame)
+        grid = apportion(table, xw, code=code, extensive=["events", "person_years"])
+        bar.update()
+        bar.set_postfix_str("deprivation")
+        if dep_spec:
+            surf = deprivation_surface(table, xw, code=code, score="score", population="person_years",
+                                       resolutions=[res])  # fmt: skip
+            dep_cells = surf[res].select("cell", "decile")
+        bar.update()
+        bar.set_postfix_str("surface")
+        surface = demand_surface(
+            grid.select("cell", pl.col("events").alias("count")),
+            grid.select("cell", pl.col("person_years").alias("population")),
+            deprivation=dep_cells, multiplier=multiplier, smoothing=config.get("smoothing", "local"),
+            k=int(config.get("k", 1)), small_count=float(config.get("small_count", 10)),
+        )  # fmt: skip
+        if dep_cells is not None:
+            surface = surface.join(dep_cells, on="cell", how="left")
+        bar.update()
+        bar.set_postfix_str("write")
+        paths["surface"] = write(surface, out / f"demand_res{res}.parquet")
+        paths["csv"] = write(surface, out / f"demand_res{res}.csv")
+        shown = surface.with_columns(
+            pl.when(pl.col("small")).then(None).otherwise(pl.col("ratio")).alias("ratio")
+        )
+        basis = "IMD decile" if dep_spec else "the overall rate"
+        paths["map"] = map_png(shown, "ratio", out / f"demand_ratio_res{res}.png",
+                               title=f"Observed / expected (expected by {basis}; not age-standardised), res {res}",
+                               cmap="RdBu_r", diverging=True, center=1.0,
+                               label="observed / expected (grey: small, expected < 10)")  # fmt: skip
+        paths["funnel"] = funnel_plot(surface, out / "funnel.png", statistic="ratio", numerator="observed",
+                                      denominator="expected")  # fmt: skip
+        if dep_cells is not None:
+            by_decile = (
+                surface.group_by("decile")
+                .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("population").sum())
+                .sort("decile")
+            )
+            by_decile = rate(by_decile, count="observed", population="population", multiplier=multiplier)
+            from .io import atomic_path
+
+            with atomic_path(out / "by_decile.csv") as tmp:
+                by_decile.write_csv(tmp)
+            paths["by_decile"] = out / "by_decile.csv"
+            ineq = sii(by_decile, value="rate", population="population", quantile="decile",
+                       lower="rate_lo95", upper="rate_hi95", seed=int(config.get("seed", 0)))  # fmt: skip
+            with atomic_path(out / "sii.csv") as tmp:
+                ineq.write_csv(tmp)
+            paths["sii"] = out / "sii.csv"
         bar.update()
     return paths

@@ -26,11 +26,13 @@ def map_png(
     cell: str = "cell",
     cmap: str = "viridis",
     diverging: bool = False,
+    center: float = 0.0,
     label: str | None = None,
 ) -> Path:
     """Draw one column of a cell table as a choropleth of hexagons and write it (atomically) as PNG.
 
-    Null values are drawn light grey. With ``diverging=True`` the colour scale is centred on 0 (for changes).
+    Null values are drawn light grey. With ``diverging=True`` the colour scale is centred on ``center`` (0 for
+    changes, 1 for observed/expected ratios) and symmetric about it.
     The map uses an equirectangular projection with the aspect ratio of the data's mean latitude.
     """
     import matplotlib
@@ -50,8 +52,8 @@ def map_png(
     finite = np.isfinite(vals)
     norm: Normalize | None = None
     if diverging and finite.any():
-        lim = float(np.nanpercentile(np.abs(vals[finite]), 98)) or 1.0
-        norm = TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
+        lim = float(np.nanpercentile(np.abs(vals[finite] - center), 98)) or 1.0
+        norm = TwoSlopeNorm(vcenter=center, vmin=center - lim, vmax=center + lim)
     elif finite.any():
         lo, hi = np.nanpercentile(vals[finite], [2, 98])
         norm = Normalize(vmin=float(lo), vmax=float(hi) if hi > lo else float(lo) + 1)

@@ -6,6 +6,7 @@
 //! * [`bng`]: British National Grid → WGS84;
 //! * [`aggregate`]: weighted sums onto cells (apportion, rollup) and fused point counting;
 //! * [`wkb`]: hexagon boundaries as WKB polygons;
+//! * [`neighbours`]: the k-ring neighbour graph of a set of cells (CSR), for smoothing and local statistics;
 //! * [`polygon`]: polygon crosswalks (exact area shares) and point location, with `repair` (validity and
 //!   GEOS `make_valid(method="structure")` of invalid polygons);
 //! * [`error`]: the one error type;
@@ -17,6 +18,7 @@ pub mod bng;
 pub mod cancel;
 pub mod cells;
 pub mod error;
+pub mod neighbours;
 pub mod polygon;
 mod repair;
 pub mod wkb;

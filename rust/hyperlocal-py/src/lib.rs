@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use hyperlocal_core::aggregate;
 use hyperlocal_core::bng;
 use hyperlocal_core::cells::{self, OnInvalid};
+use hyperlocal_core::neighbours;
 use hyperlocal_core::polygon;
 use hyperlocal_core::wkb;
 use hyperlocal_core::{HlError, RowList};
@@ -198,6 +199,33 @@ fn cell_to_boundary_wkb<'py>(
     let c = cells_.as_slice()?;
     let (d, o) = run(py, || wkb::cell_to_boundary_wkb(c))?;
     Ok((d.into_pyarray(py), o.into_pyarray(py)))
+}
+
+/// The k-ring neighbour graph of a set of cells as CSR arrays (offsets, neighbour index, ring distance).
+#[pyfunction]
+fn grid_neighbours<'py>(
+    py: Python<'py>,
+    cells_: PyReadonlyArray1<'py, u64>,
+    k: i64,
+) -> PyResult<(Arr<'py, u64>, Arr<'py, u32>, Arr<'py, u8>)> {
+    let max = neighbours::MAX_K;
+    let k = match u32::try_from(k) {
+        Ok(k) if (1..=max).contains(&k) => k,
+        _ => {
+            return Err(exception(
+                py,
+                "InvalidInputError",
+                format!("k: got {k}, expected an integer in 1..={max}"),
+            ))
+        }
+    };
+    let c = cells_.as_slice()?;
+    let g = run(py, || neighbours::grid_neighbours(c, k))?;
+    Ok((
+        g.offsets.into_pyarray(py),
+        g.index.into_pyarray(py),
+        g.distance.into_pyarray(py),
+    ))
 }
 
 #[pyfunction]
@@ -416,6 +444,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cell_to_string, m)?)?;
     m.add_function(wrap_pyfunction!(cell_to_latlng, m)?)?;
     m.add_function(wrap_pyfunction!(cell_to_boundary_wkb, m)?)?;
+    m.add_function(wrap_pyfunction!(grid_neighbours, m)?)?;
     m.add_function(wrap_pyfunction!(weighted_cell_sums, m)?)?;
     m.add_function(wrap_pyfunction!(count_points, m)?)?;
     m.add_function(wrap_pyfunction!(area_method_names, m)?)?;
