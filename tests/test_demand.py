@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from hyperlocal.exceptions import InvalidInputError
 from scipy import stats
+from test_cli import _cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,15 +86,18 @@ def test_national_stroke_surface_conserves_and_standardises(
         o = r["observed"]
         lo = o * (1 - 1 / (9 * o) - 1.959963984540054 / (3 * np.sqrt(o))) ** 3
         assert r["rate_lo95"] == pytest.approx(1e5 * lo / r["population"], rel=1e-6)
-    assert set(out["funnel_position"].unique()) <= {
-        "below 99.8",
-        "below 95",
-        "within",
-        "above 95",
-        "above 99.8",
-    }
-    # EB rates lie between the crude rate and the prior.
-    assert out["eb_rate"].null_count() == 0
+    # Funnel positions: the exact one-sided Poisson tests of O against E, recomputed here.
+    o, e = out["observed"].to_numpy(), out["expected"].to_numpy()
+    p_low = stats.poisson.cdf(np.round(o), e)  # the 3-year totals are whole numbers
+    p_high = stats.poisson.sf(np.round(o) - 1, e)
+    want = np.where(p_low < 0.001, "below 99.8", np.where(p_low < 0.025, "below 95", np.where(
+        p_high < 0.001, "above 99.8", np.where(p_high < 0.025, "above 95", "within"))))  # fmt: skip
+    assert (np.array(out["funnel_position"].to_list()) == want).mean() > 0.999  # rounding at the edges only
+    # EB rates (global prior) lie between the crude rate and the prior mean, with intervals around them.
+    m = out["observed"].sum() / out["population"].sum() * 1e5
+    eb, crude = out["eb_rate"].to_numpy(), out["rate"].to_numpy()
+    assert np.all((eb >= np.minimum(crude, m) - 1e-9) & (eb <= np.maximum(crude, m) + 1e-9))
+    assert out["eb_lo"].null_count() == 0 and (out["eb_lo"] < out["eb_hi"]).all()
     print(
         "\nstroke res 7:", out.height, "cells;",
         out["funnel_position"].value_counts().sort("funnel_position").rows(),
@@ -125,7 +129,7 @@ def test_rates_by_decile_and_sii(surface: tuple[pl.DataFrame, pl.DataFrame]) -> 
     y = rates["rate"].to_numpy()
     xm, ym = np.average(x, weights=w), np.average(y, weights=w)
     slope = np.sum(w * (x - xm) * (y - ym)) / np.sum(w * (x - xm) ** 2)
-    assert abs(row["sii"]) == pytest.approx(abs(slope), rel=1e-9)
+    assert row["sii"] == pytest.approx(slope, rel=1e-9)  # signed: deciles ordered most deprived first
     assert row["sii_lo"] <= row["sii"] <= row["sii_hi"]
 
 
@@ -147,6 +151,48 @@ def test_statistics_by_local_authority_match_tables(stroke: pl.DataFrame, data: 
     assert np.allclose(r["rate_hi95"].to_numpy(), 1e5 * hi / n, rtol=1e-6)
 
 
+def test_isr_by_local_authority_matches_an_independent_computation(stroke: pl.DataFrame, data: Path) -> None:
+    """Indirect standardisation by LA against England's rates by LSOA IMD decile, recomputed here."""
+    look = pl.read_parquet(data / "lookups" / "lsoa11_msoa11_lad_gb.parquet").select(
+        pl.col("lsoa11cd").alias("lsoa11_code"), "ladcd"
+    )
+    t = hl.deciles(stroke, "overall_local_score", weight="person_years").join(look, on="lsoa11_code")
+    ref = hl.reference_rates(t, count="admissions", population="person_years", strata="decile")
+    got = hl.isr(
+        t, observed="admissions", population="person_years", strata="decile", reference=ref, by="ladcd"
+    )
+    r = (
+        t.group_by("decile")
+        .agg(pl.col("admissions").sum() / pl.col("person_years").sum())
+        .rename({"admissions": "r"})
+    )
+    want = (
+        t.join(r, on="decile")
+        .group_by("ladcd")
+        .agg(pl.col("admissions").sum().alias("o"), (pl.col("person_years") * pl.col("r")).sum().alias("e"))
+    )
+    j = got.join(want, on="ladcd")
+    assert j.height == want.height > 300
+    assert np.allclose(j["expected"].to_numpy(), j["e"].to_numpy(), rtol=1e-9)
+    assert np.allclose(j["ratio"].to_numpy(), (j["o"] / j["e"]).to_numpy(), rtol=1e-9)
+    assert abs(got["expected"].sum() - got["observed"].sum()) < 1e-6 * got["observed"].sum()
+
+
+def test_demand_surface_edge_cases() -> None:
+    cells = hl.latlng_to_cell([51.5, 51.6, 51.7], [0.0, 0.0, 0.0], 7)
+    counts = pl.DataFrame({"cell": cells, "count": [5.0, 3.0, 0.0]})
+    pop = pl.DataFrame({"cell": cells, "population": [1000.0, 600.0, 0.0]})  # the third: nobody, nothing
+    out = hl.demand_surface(counts, pop, smoothing="none")
+    assert out["cell"].to_list() == cells.head(2).to_list()  # the empty cell is left out, not an error
+    # A reference rate without strata is used (not silently replaced by the input's own rate).
+    ref = hl.demand_surface(counts, pop, reference=pl.DataFrame({"ref_rate": [0.004]}), smoothing="none")
+    assert ref["expected"].to_list() == pytest.approx([4.0, 2.4])
+    # A cell twice in the deprivation table would double its counts: an error.
+    dep = pl.DataFrame({"cell": pl.concat([cells.head(2), cells.head(1)]), "decile": [1, 2, 9]})
+    with pytest.raises(InvalidInputError, match=r"deprivation\['cell'\]: 2 rows repeat a cell"):
+        hl.demand_surface(counts, pop, deprivation=dep)
+
+
 def test_events_without_residents_and_missing_deciles_are_named() -> None:
     cells = hl.latlng_to_cell([51.5, 51.6], [0.0, 0.0], 7)
     counts = pl.DataFrame({"cell": cells, "count": [5.0, 3.0]})
@@ -163,9 +209,16 @@ def test_events_without_residents_and_missing_deciles_are_named() -> None:
         hl.demand_surface(counts, pop2, smoothing="median")
 
 
-def test_demand_command_on_the_example_config(tmp_path: Path) -> None:
-    exe = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "hyperlocal"
-    cfg = ROOT / "examples" / "demand_stroke.toml"
+def _example(data: Path) -> str:
+    """The shipped example config, its data paths pointed at HYPERLOCAL_DATA (the example assumes ../shared)."""
+    return (ROOT / "examples" / "demand_stroke.toml").read_text().replace("../../shared/data", str(data))
+
+
+def test_demand_command_on_the_example_config(tmp_path: Path, data: Path) -> None:
+    exe = _cli()
+    cfg = tmp_path / "demand_stroke.toml"
+    cfg.write_text(_example(data))
+    tmp_path = tmp_path / "out"
     r = subprocess.run([str(exe), "demand", "--config", str(cfg), "--out-dir", str(tmp_path), "--quiet"],
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -176,3 +229,26 @@ def test_demand_command_on_the_example_config(tmp_path: Path) -> None:
     assert any("have no score" in w for w in warnings), r.stderr  # Wales: no English IMD score, named
     for png in ("funnel.png", "demand_ratio_res7.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    surface = pl.read_parquet(tmp_path / "demand_res7.parquet")
+    assert {"person_years", "expected", "ratio", "funnel_position", "eb_rate", "decile"} <= set(
+        surface.columns
+    )
+    assert (surface["observed"] == surface["observed"].round()).all()  # 3 × the annual means: whole counts
+    sii_row = pl.read_csv(tmp_path / "sii.csv").row(0, named=True)
+    assert sii_row["value"] == "crude rate per 100,000 per year" and sii_row["n_quantiles"] == 10
+
+
+def test_demand_config_mistakes_are_usage_errors(tmp_path: Path, data: Path) -> None:
+    exe = _cli()
+    text = _example(data)
+    for change, message in (
+        (("years = 3", "years = 0"), "years = 0; expected a number > 0"),
+        (('lookup_to = "lsoa11_code"', ""), "needs all of lookup, lookup_from and lookup_to"),
+        (('smoothing = "global"', 'smoothing = "median"'), "smoothing = 'median'"),
+        (("[events]", "[event]"), "unknown key 'event'"),
+    ):
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(text.replace(*change))
+        r = subprocess.run([str(exe), "demand", "--config", str(cfg)], capture_output=True, text=True)
+        assert r.returncode == 2, r.stderr
+        assert message in r.stderr.strip().splitlines()[-1], r.stderr

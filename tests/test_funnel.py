@@ -468,3 +468,18 @@ def test_plot_ratio_with_labels(tmp_path: Path, data: Path) -> None:
         max_labels=10,
     )
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_positions_agree_with_the_limits_for_fractional_counts() -> None:
+    """Apportioned cells carry fractional counts: the position must agree with the continuous limits."""
+    o = np.linspace(0, 15, 2000)
+    out = funnel_limits(numerator=o, denominator=np.full(2000, 4.0), statistic="ratio")
+    v = out["funnel_value"].to_numpy()
+    lo95, hi95 = out["funnel_lo95"].to_numpy(), out["funnel_hi95"].to_numpy()
+    lo998, hi998 = out["funnel_lo998"].to_numpy(), out["funnel_hi998"].to_numpy()
+    expected = np.where(v < lo998, "below 99.8", np.where(v < lo95, "below 95", np.where(
+        v > hi998, "above 99.8", np.where(v > hi95, "above 95", "within"))))  # fmt: skip
+    got = np.array(out["funnel_position"].to_list())
+    # Points exactly on a limit (to rounding) may go either way.
+    on_edge = np.isclose(v, lo95) | np.isclose(v, hi95) | np.isclose(v, lo998) | np.isclose(v, hi998)
+    assert (got[~on_edge] == expected[~on_edge]).all(), np.flatnonzero((got != expected) & ~on_edge)[:5]

@@ -66,8 +66,10 @@ def test_floor_on_underdispersed_data_where_esda_pushes_rates_away():
     out = eb_smooth(pl.DataFrame({"y": y, "n": pop}), count="y", population="n")
     assert out["eb_prior_var"].to_list() == [0.0] * 6
     assert out["eb_weight"].to_list() == [0.0] * 6
-    for col in ("eb_rate", "eb_lo", "eb_hi"):
-        np.testing.assert_allclose(out[col].to_numpy(), m, rtol=1e-15)
+    np.testing.assert_allclose(out["eb_rate"].to_numpy(), m, rtol=1e-15)
+    # A point-mass posterior has no interval worth publishing: null limits, and a note saying why.
+    assert out["eb_lo"].null_count() == 6 and out["eb_hi"].null_count() == 6
+    assert set(out["eb_note"].to_list()) == {"prior variance 0: fully shrunk to the prior mean, no interval"}
 
 
 def test_posterior_is_poisson_gamma():
@@ -92,7 +94,10 @@ def test_invariants(seed, method):
     assert np.all((np.minimum(raw, m) - slack <= eb) & (eb <= np.maximum(raw, m) + slack))
     assert np.all((w >= 0) & (w <= 1))
     assert np.all(out["eb_prior_var"].to_numpy() >= 0)
-    assert np.all((out["eb_lo"].to_numpy() <= eb + slack) & (eb <= out["eb_hi"].to_numpy() + slack))
+    lo, hi = out["eb_lo"].to_numpy(), out["eb_hi"].to_numpy()
+    has = out["eb_prior_var"].to_numpy() > 0
+    assert np.all(np.isnan(lo) == ~has) and np.all(np.isnan(hi) == ~has)  # intervals exactly where s² > 0
+    assert np.all((lo[has] <= eb[has] + slack) & (eb[has] <= hi[has] + slack) & (lo[has] < hi[has]))
 
 
 def grid_table(seed: int = 0, res: int = 8) -> pl.DataFrame:
@@ -196,6 +201,28 @@ def test_empty_and_other_tables():
     empty = eb_smooth(
         pl.DataFrame({"y": [], "n": []}, schema={"y": pl.Float64, "n": pl.Float64}), count="y", population="n"
     )
-    assert empty.columns[2:] == ["eb_rate", "eb_lo", "eb_hi", "eb_prior_mean", "eb_prior_var", "eb_weight"]
+    assert empty.columns[2:] == [
+        "eb_rate", "eb_lo", "eb_hi", "eb_prior_mean", "eb_prior_var", "eb_weight", "eb_note"
+    ]  # fmt: skip
     t = overdispersed(20)
     assert eb_smooth(t.to_arrow(), count="y", population="n").equals(eb_smooth(t, count="y", population="n"))
+
+
+def test_isolated_cells_use_the_global_prior():
+    """A cell with no other cell of the table within k has no neighbourhood: it borrows the global prior."""
+    import hyperlocal as hl
+
+    t = grid_table(3)
+    far = hl.latlng_to_cell([53.0, 54.0], [-2.0, -1.0], 8)  # hundreds of km from the London patch
+    t = pl.concat(
+        [t, pl.DataFrame({"cell": far, "y": [3.0, 0.0], "n": [3591.0, 500.0]})], how="diagonal_relaxed"
+    )
+    local = eb_smooth(t, count="y", population="n", method="local", k=1)
+    glob = eb_smooth(t, count="y", population="n", method="global")
+    iso = local.filter(pl.col("cell").is_in(far.implode()))
+    assert iso["eb_note"].to_list() == ["no neighbour within k: global prior"] * 2
+    g = glob.filter(pl.col("cell").is_in(far.implode()))
+    for col in ("eb_rate", "eb_lo", "eb_hi", "eb_prior_mean", "eb_prior_var"):
+        np.testing.assert_allclose(iso[col].to_numpy(), g[col].to_numpy(), rtol=1e-12)
+    raw = (iso["y"] / iso["n"]).to_numpy()
+    assert np.all(np.abs(iso["eb_rate"].to_numpy() - raw) > 1e-9)  # actually smoothed, not the crude rate

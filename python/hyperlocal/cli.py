@@ -223,7 +223,8 @@ Paths are relative to the config file. Unknown keys, wrong types and missing fil
         "Example: hyperlocal demand --config examples/demand_stroke.toml",
         epilog="""TOML config keys:
   resolution = 7; out_dir = "demand"; years = 1 (the period the counts cover; populations are per year);
-  multiplier = 100000; smoothing = "local"|"global"|"none"; k = 1; small_count = 10; seed = 0
+  multiplier = 100000; smoothing = "global"|"local"|"none"; k = 1; small_count = 10; seed = 0;
+  overdispersion = "dl" (Spiegelhalter's random-effects funnel limits instead of the exact ones)
   [events]: table = FILE, count = COL, code = COL (default: the areas' code), annual_mean = false (true:
       counts are means per year over `years`, multiplied back to totals), lookup = FILE, lookup_from = COL,
       lookup_to = COL (translate the events' codes, e.g. LSOA names to codes)
@@ -258,7 +259,7 @@ _FILE_KEYS = {"grid", "areas", "values", "points", "cells", "codes", "table", "l
 #: The keys of a ``demand`` TOML config.
 _DEMAND_KEYS: dict[str, Any] = {
     "resolution": int, "out_dir": str, "years": (int, float), "multiplier": (int, float), "smoothing": str,
-    "k": int, "small_count": (int, float), "seed": int,
+    "k": int, "small_count": (int, float), "seed": int, "overdispersion": str,
     "events": {"table": str, "code": str, "count": str, "annual_mean": bool, "lookup": str, "lookup_from": str,
                "lookup_to": str},
     "areas": {"table": str, "code": str, "lat": str, "lng": str, "easting": str, "northing": str},
@@ -482,9 +483,21 @@ def _cmd_demand(args: argparse.Namespace) -> None:
     if args.resolution is not None:
         config["resolution"] = args.resolution
     _check_resolution(int(config.get("resolution", 7)), "resolution")
-    if config.get("smoothing", "local") not in ("local", "global", "none"):
+    if config.get("smoothing", "global") not in ("local", "global", "none"):
         raise UsageError(
             f"{cfg_path}: smoothing = {config['smoothing']!r}; expected 'local', 'global' or 'none'"
+        )
+    if config.get("overdispersion", "dl") != "dl":
+        raise UsageError(
+            f"{cfg_path}: overdispersion = {config['overdispersion']!r}; expected 'dl' or no key"
+        )
+    for key in ("years", "multiplier", "k"):
+        if key in config and not config[key] > 0:
+            raise UsageError(f"{cfg_path}: {key} = {config[key]!r}; expected a number > 0")
+    lookup = [key for key in ("lookup", "lookup_from", "lookup_to") if key in config["events"]]
+    if lookup and len(lookup) != 3:
+        raise UsageError(
+            f"{cfg_path}: [events] needs all of lookup, lookup_from and lookup_to (got {lookup})"
         )
     if args.out_dir is not None:
         config["out_dir"] = str(Path(args.out_dir).resolve())

@@ -80,9 +80,19 @@ def _strata_frame(
             "expected a population wherever there are events (are events and population on the same cell "
             "convention and resolution?)"
         )
+    # (cell, stratum) groups with neither residents nor events carry no information (apportion leaves such
+    # cells, and a stratum may be empty everywhere): they are left out, so no reference rate is 0/0.
+    t = t.filter((pl.col("population") > 0) | (pl.col("observed") > 0))
     if deprivation is not None:
         require_columns(deprivation, [cell, decile], "deprivation")
         dec = deprivation.select(pl.col(cell), pl.col(decile).alias("decile"))
+        dup = dec[cell].is_duplicated()
+        if dup.any():
+            raise InvalidInputError(
+                f"deprivation[{cell!r}]: {int(dup.sum())} rows repeat a cell (e.g. "
+                f"{[hex(v)[2:] for v in dec.filter(dup)[cell].unique().head(KEEP).to_list()]}); expected one decile "
+                "per cell"
+            )
         t = t.join(dec, on=cell, how="left")
         missing = t.filter(pl.col("decile").is_null() & (pl.col("population") > 0))
         if missing.height:
@@ -107,7 +117,8 @@ def demand_surface(
     decile: str = "decile",
     reference: FrameLike | None = None,
     multiplier: float = 100_000,
-    smoothing: str = "local",
+    overdispersion: str | None = None,
+    smoothing: str = "global",
     k: int = 1,
     small_count: float = 10,
     min_population: float = 0,
@@ -134,9 +145,14 @@ def demand_surface(
         to the input's own overall rates, so Σ expected = Σ observed).
     multiplier
         Rates are per ``multiplier`` people (per year when populations are person-years).
+    overdispersion
+        ``None``: funnel positions from the exact Poisson tests of O against E (PHE's limits); ``"dl"``:
+        Spiegelhalter's (2005) random-effects limits, for maps of many cells where the exact limits flag a
+        large share of cells only because of between-cell variation (:func:`funnel_limits`).
     smoothing
-        ``"local"`` (each cell's H3 ``k``-ring prior), ``"global"`` or ``"none"``: the empirical-Bayes rate
-        (:func:`eb_smooth`, Marshall 1991).
+        ``"global"`` (default: one prior, and posterior intervals wherever the data are over-dispersed),
+        ``"local"`` (each cell's H3 ``k``-ring prior; isolated cells use the global one) or ``"none"``: the
+        empirical-Bayes rate (:func:`eb_smooth`, Marshall 1991).
     small_count, min_population
         Cells with fewer expected events than ``small_count`` or fewer residents than ``min_population`` are
         flagged ``small``: their ratios are unstable; nothing is dropped.
@@ -144,10 +160,27 @@ def demand_surface(
     Returns
     -------
     pl.DataFrame
-        ``cell``, ``observed``, ``population``, ``rate`` with 95% and 99.8% limits and ``rate_method``,
-        ``expected``, ``ratio`` (observed / expected) with 95% and 99.8% limits, ``funnel_position`` (below
-        99.8 / below 95 / within / above 95 / above 99.8, exact Poisson limits by expected events), the
-        empirical-Bayes rate ``eb_rate`` (per ``multiplier``) with ``eb_lo``/``eb_hi``, and ``small``.
+        One row per cell with residents or events (cells with neither are left out): ``cell``, ``observed``,
+        ``population``, ``rate`` with 95% and 99.8% limits and ``rate_method`` (exact Poisson below 10 events,
+        Byar from 10), ``expected``, ``ratio`` (observed / expected, the indirectly standardised ratio) with
+        95% and 99.8% limits, ``funnel_position`` (below 99.8 / below 95 / within / above 95 / above 99.8),
+        the empirical-Bayes rate ``eb_rate`` (per ``multiplier``) with ``eb_lo``/``eb_hi`` and ``eb_note``, and
+        ``small``.
+
+    Notes
+    -----
+    What is and is not adjusted for: expected counts reflect only the ``strata`` given and the deprivation
+    decile. Without age bands the ratio is not age-standardised, and places with older residents show high
+    ratios for age-related events (e.g. stroke). The intervals treat events as Poisson counts of independent
+    events; counts apportioned from larger areas are fractional and used as they are.
+
+    References
+    ----------
+    * PHEindicatormethods 2.1.0 (UKHSA): crude rates, indirectly standardised ratios, funnel limits (the
+      Fingertips methods); N. E. Breslow, N. E. Day (1987), *Statistical Methods in Cancer Research II* (Byar's
+      approximation); D. J. Spiegelhalter (2005), "Funnel plots for comparing institutional performance",
+      *Statistics in Medicine* 24:1185–1202, and "Handling over-dispersion of performance indicators", *Quality
+      and Safety in Health Care* 14:347–351; R. J. Marshall (1991), *Applied Statistics* 40:283–294.
     """
     if smoothing not in ("local", "global", "none"):
         raise InvalidInputError(f"smoothing: got {smoothing!r}; expected 'local', 'global' or 'none'")
@@ -167,8 +200,21 @@ def demand_surface(
         ratios = isr(t, observed="observed", population="population", strata=all_strata, reference=ref,
                      by="cell", multiplier=multiplier)  # fmt: skip
     else:
-        overall = float(t["observed"].sum()) / float(t["population"].sum())
-        ref = pl.DataFrame({"ref_rate": [overall]})
+        if reference is None:
+            overall = float(t["observed"].sum()) / float(t["population"].sum())
+            ref = pl.DataFrame({"ref_rate": [overall]})
+        else:
+            ref = as_frame(reference, "reference")
+            if "ref_rate" not in ref.columns and {"ref_count", "ref_population"} <= set(ref.columns):
+                ref = ref.select(
+                    (pl.col("ref_count").sum() / pl.col("ref_population").sum()).alias("ref_rate")
+                )
+            if ref.height != 1 or "ref_rate" not in ref.columns:
+                raise InvalidInputError(
+                    "reference: without strata, expected one row with 'ref_rate' (or 'ref_count' and "
+                    f"'ref_population'); got {ref.height} row(s) with columns {ref.columns}"
+                )
+            ref = ref.select("ref_rate")
         ratios = isr(t.with_columns(pl.lit(0).alias("__all")), observed="observed", population="population",
                      strata=["__all"], reference=ref.with_columns(pl.lit(0).alias("__all")), by="cell",
                      multiplier=multiplier)  # fmt: skip
@@ -176,12 +222,13 @@ def demand_surface(
     out = rate(per_cell, count="observed", population="population", multiplier=multiplier)
     keep = ["cell", "expected", *[c for c in ratios.columns if c.startswith("ratio")]]
     out = out.join(ratios.select(keep), on="cell", how="left")
-    fl = funnel_limits(out, statistic="ratio", numerator="observed", denominator="expected", limits=False)
+    fl = funnel_limits(out, statistic="ratio", numerator="observed", denominator="expected", limits=False,
+                       overdispersion=overdispersion)  # fmt: skip
     out = out.with_columns(fl["funnel_position"])
     if smoothing != "none":
         eb = eb_smooth(out.select("cell", "observed", "population"), count="observed", population="population",
                        method=smoothing, k=k, multiplier=multiplier)  # fmt: skip
-        out = out.with_columns(eb.select("eb_rate", "eb_lo", "eb_hi"))
+        out = out.with_columns(eb.select("eb_rate", "eb_lo", "eb_hi", "eb_note"))
     return out.with_columns(
         small=(pl.col("expected") < small_count) | (pl.col("population") < min_population)
     )

@@ -294,11 +294,15 @@ def _poisson_count_limits(expected: np.ndarray, confidence: float) -> tuple[np.n
 
 
 def _poisson_positions(units: _Units, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """(below, above): the exact one-sided Poisson tests P(X ≤ O | E) < α/2 and P(X ≥ O | E) < α/2."""
+    """(below, above): the exact one-sided Poisson tests P(X ≤ O | E) < α/2 and P(X ≥ O | E) < α/2.
+
+    Both tails are the regularised incomplete gamma functions, continued to fractional counts (apportioned
+    cells) exactly as the limit curves are: P(X ≤ O) = Q(O + 1, E), P(X ≥ O) = P(O, E). (``pdtr`` would
+    floor O, so a count of 3.999999 would be tested as 3 and contradict its own limits.)"""
     tail = (1 - confidence) / 2
     o, e = units.observed, units.expected
     with np.errstate(invalid="ignore"):
-        below = special.pdtr(o, e) < tail
+        below = special.gammaincc(o + 1.0, e) < tail
         above = (o > 0) & (special.gammainc(np.maximum(o, 1e-300), e) < tail)
     return below, above
 

@@ -379,6 +379,11 @@ def sii(
     require_columns(
         df, [value, population, quantile, *groups] + [c for c in (se, lower, upper) if c], "table"
     )
+    if not df[quantile].dtype.is_numeric():
+        raise InvalidInputError(
+            f"{quantile}: expected numeric quantiles (1 = most deprived, ordered as numbers), got "
+            f"{df[quantile].dtype}; text labels would sort '10' before '2'"
+        )
     if df[quantile].null_count():
         nulls = df[quantile].is_null().arg_true()
         raise InvalidInputError(f"{quantile}: {rows_text(nulls.len(), nulls.head(KEEP).to_list())} are null")

@@ -373,6 +373,9 @@ def demand_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
             events = events.select(pl.col(ev_code).alias(code), ev_count)
         scale = years if ev_spec.get("annual_mean", False) else 1.0
         events = events.group_by(code).agg((pl.col(ev_count).cast(pl.Float64).sum() * scale).alias("events"))
+        if scale != 1.0:  # mean × years is a whole count up to the mean's rounding: make it one exactly
+            whole = (pl.col("events") - pl.col("events").round()).abs() < 1e-6
+            events = events.with_columns(pl.when(whole).then(pl.col("events").round()).otherwise("events"))
         pop = _area_table(pop_spec, "table", base, "[population] table =")
         pcode, pcol = pop_spec.get("code", code), pop_spec.get("population", "population")
         require_columns(pop, [pcode, pcol], f"[population] table = {pop_spec['table']}")
@@ -387,6 +390,14 @@ def demand_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
             warnings.warn(
                 f"population: {gone.height} area(s) have no events row (e.g. {gone[code].head(5).to_list()}); "
                 "left out (their events are unknown, not zero)",
+                SkippedRowsWarning,
+                stacklevel=2,
+            )
+        orphans = events.join(pop.select(code), on=code, how="anti")
+        if orphans.height:
+            warnings.warn(
+                f"events: {orphans.height} area code(s) are not in the population table (e.g. "
+                f"{orphans[code].head(5).to_list()}; {orphans['events'].sum():,.1f} events); left out",
                 SkippedRowsWarning,
                 stacklevel=2,
             )
@@ -427,11 +438,13 @@ def demand_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
         surface = demand_surface(
             grid.select("cell", pl.col("events").alias("count")),
             grid.select("cell", pl.col("person_years").alias("population")),
-            deprivation=dep_cells, multiplier=multiplier, smoothing=config.get("smoothing", "local"),
+            deprivation=dep_cells, multiplier=multiplier, smoothing=config.get("smoothing", "global"),
+            overdispersion=config.get("overdispersion"),
             k=int(config.get("k", 1)), small_count=float(config.get("small_count", 10)),
         )  # fmt: skip
         if dep_cells is not None:
             surface = surface.join(dep_cells, on="cell", how="left")
+        surface = surface.rename({"population": "person_years"})  # residents × years: rates are per year
         bar.update()
         bar.set_postfix_str("write")
         paths["surface"] = write(surface, out / f"demand_res{res}.parquet")
@@ -445,21 +458,25 @@ def demand_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
                                cmap="RdBu_r", diverging=True, center=1.0,
                                label="observed / expected (grey: small, expected < 10)")  # fmt: skip
         paths["funnel"] = funnel_plot(surface, out / "funnel.png", statistic="ratio", numerator="observed",
-                                      denominator="expected")  # fmt: skip
+                                      denominator="expected", overdispersion=config.get("overdispersion"),
+                                      title=f"Observed against expected events per cell, res {res}")  # fmt: skip
         if dep_cells is not None:
             by_decile = (
                 surface.group_by("decile")
-                .agg(pl.col("observed").sum(), pl.col("expected").sum(), pl.col("population").sum())
+                .agg(pl.col("observed").sum(), pl.col("person_years").sum())
                 .sort("decile")
             )
-            by_decile = rate(by_decile, count="observed", population="population", multiplier=multiplier)
+            by_decile = rate(by_decile, count="observed", population="person_years", multiplier=multiplier)
             from .io import atomic_path
 
             with atomic_path(out / "by_decile.csv") as tmp:
                 by_decile.write_csv(tmp)
             paths["by_decile"] = out / "by_decile.csv"
-            ineq = sii(by_decile, value="rate", population="population", quantile="decile",
-                       lower="rate_lo95", upper="rate_hi95", seed=int(config.get("seed", 0)))  # fmt: skip
+            ineq = sii(by_decile, value="rate", population="person_years", quantile="decile",
+                       lower="rate_lo95", upper="rate_hi95", value_type="rate",
+                       seed=int(config.get("seed", 0)))  # fmt: skip
+            ineq = ineq.with_columns(pl.lit(f"crude rate per {multiplier:,.0f} per year").alias("value"),
+                                     pl.lit("IMD decile, 1 = most deprived").alias("quantile"))  # fmt: skip
             with atomic_path(out / "sii.csv") as tmp:
                 ineq.write_csv(tmp)
             paths["sii"] = out / "sii.csv"

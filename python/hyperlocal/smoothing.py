@@ -30,6 +30,8 @@ from .exceptions import InvalidInputError
 __all__ = ["eb_smooth"]
 
 OUTPUT = ("eb_rate", "eb_lo", "eb_hi", "eb_prior_mean", "eb_prior_var", "eb_weight")
+NOTE_POINT_PRIOR = "prior variance 0: fully shrunk to the prior mean, no interval"
+NOTE_ISOLATED = "no neighbour within k: global prior"
 
 
 def numeric_column(
@@ -171,9 +173,15 @@ def eb_smooth(
     Difference from esda: ``esda.smoothing.Empirical_Bayes`` uses the same estimator but does not floor s² at
     zero. When the data are under-dispersed (the crude rates vary less than Poisson noise alone would make
     them) its s² is negative, the "weights" fall outside [0, 1] and rates are pushed *away* from the mean. Here
-    s² < 0 is set to 0, as Marshall prescribes: every rate is then the prior mean, and the posterior is a
-    point mass at m, so ``eb_lo = eb_hi = eb_rate = m`` (and ``eb_weight = 0``). The same floor applies to
-    each local neighbourhood.
+    s² < 0 is set to 0, as Marshall prescribes: every rate is then the prior mean (``eb_weight = 0``). Such a
+    prior is a point mass, and so is the posterior: it carries no interval worth publishing (it would have zero
+    width), so ``eb_lo``/``eb_hi`` are null there and ``eb_note`` says why. The same floor applies to each
+    local neighbourhood; with small neighbourhoods (k = 1: at most 7 cells) the moment estimate of s² is noisy
+    and often floored, so the local method is for maps of the smoothed rate, and the global one for intervals.
+
+    Isolated cells (``method="local"``: no other cell of the table within ``k``) have no neighbourhood to
+    borrow from; their "local" prior would be their own rate. They use the global prior instead, and
+    ``eb_note`` says so.
 
     Parameters
     ----------
@@ -197,8 +205,9 @@ def eb_smooth(
     Returns
     -------
     pl.DataFrame
-        ``table`` plus ``eb_rate``, ``eb_lo``, ``eb_hi``, ``eb_prior_mean``, ``eb_prior_var`` (floored),
-        ``eb_weight`` (in [0, 1]; the weight of the cell's own crude rate).
+        ``table`` plus ``eb_rate``, ``eb_lo``, ``eb_hi`` (null where the prior variance is 0),
+        ``eb_prior_mean``, ``eb_prior_var`` (floored), ``eb_weight`` (in [0, 1]; the weight of the cell's own
+        crude rate) and ``eb_note`` (null, or why the interval is missing or the prior is global).
 
     Raises
     ------
@@ -235,15 +244,27 @@ def eb_smooth(
     y = numeric_column(df, count, nonnegative=True)
     n = numeric_column(df, population, positive=True)
     if df.height == 0:
-        return df.with_columns(pl.Series(c, [], dtype=pl.Float64) for c in OUTPUT)
-    if method == "global":
-        m, s2 = _global_prior(y, n)
-    else:
+        return df.with_columns(
+            *[pl.Series(c, [], dtype=pl.Float64) for c in OUTPUT], pl.Series("eb_note", [], dtype=pl.String)
+        )
+    isolated = np.zeros(df.height, dtype=bool)
+    m, s2 = _global_prior(y, n)
+    if method == "local":
         offsets, index = neighbour_graph(as_u64_cells(df[cell], cell), int(k), cell)
-        m, s2 = _local_prior(y, n, offsets, index)
+        isolated = np.diff(offsets) == 0
+        lm, ls2 = _local_prior(y, n, offsets, index)
+        m = np.where(isolated, m, lm)
+        s2 = np.where(isolated, s2, ls2)
+    m, s2 = np.broadcast_to(m, y.shape).astype(np.float64), np.broadcast_to(s2, y.shape).astype(np.float64)
     s2 = np.maximum(s2, 0.0)
     rate, w = shrinkage(y, n, m, s2)
     lo, hi = posterior_limits(y, n, m, s2, float(confidence))
+    point = ~(s2 > 0)
+    lo, hi = np.where(point, np.nan, lo), np.where(point, np.nan, hi)
     scale = float(multiplier)
     cols = (rate * scale, lo * scale, hi * scale, m * scale, s2 * scale**2, w)
-    return df.with_columns(pl.Series(name, v) for name, v in zip(OUTPUT, cols))
+    note = np.where(point, NOTE_POINT_PRIOR, np.where(isolated, NOTE_ISOLATED, ""))
+    return df.with_columns(
+        *[pl.Series(name, v).fill_nan(None) for name, v in zip(OUTPUT, cols)],
+        pl.Series("eb_note", note.tolist(), dtype=pl.String).replace("", None),
+    )
