@@ -62,13 +62,24 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy import special
 
 from ._convert import KEEP, FrameLike, as_f64, as_frame, require_columns, rows_text
 from .exceptions import InvalidInputError
 from .io import atomic_path
 
 __all__ = ["FUNNEL_STATISTICS", "funnel_limits", "funnel_curves", "funnel_plot"]
+
+
+class _Special:
+    """``scipy.special``, imported on first use (so that ``import hyperlocal`` does not load scipy)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from scipy import special as module
+
+        return getattr(module, name)
+
+
+special = _Special()
 
 #: The statistics a funnel can be drawn for.
 FUNNEL_STATISTICS = ("proportion", "rate", "ratio")

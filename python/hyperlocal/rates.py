@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import chi2
 
 from ._convert import KEEP, FrameLike, as_frame, require_columns, rows_text
 from .exceptions import InvalidInputError
@@ -131,10 +130,13 @@ def exact_poisson_limits(x: Any, confidence: float) -> tuple[np.ndarray, np.ndar
         if u.size < x.size // 4:
             lo_u, hi_u = exact_poisson_limits(u, confidence)
             return lo_u[inv], hi_u[inv]
+    from scipy import special  # imported on first use: `import hyperlocal` stays light
+
     alpha = 1 - confidence
+    # χ²(q; 2k)/2 is the inverse regularised incomplete gamma P⁻¹(k, q) (what scipy's chi2.ppf computes).
     with np.errstate(invalid="ignore"):
-        lo = np.where(x > 0, chi2.ppf(alpha / 2, 2 * np.where(x > 0, x, 1.0)) / 2, 0.0)
-        hi = chi2.ppf(confidence + alpha / 2, 2 * x + 2) / 2
+        lo = np.where(x > 0, special.gammaincinv(np.where(x > 0, x, 1.0), alpha / 2), 0.0)
+        hi = special.gammaincinv(x + 1, confidence + alpha / 2)
     lo = np.where(np.isnan(x), np.nan, lo)
     return lo, hi
 

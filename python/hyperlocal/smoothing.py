@@ -263,8 +263,12 @@ def eb_smooth(
     lo, hi = np.where(point, np.nan, lo), np.where(point, np.nan, hi)
     scale = float(multiplier)
     cols = (rate * scale, lo * scale, hi * scale, m * scale, s2 * scale**2, w)
-    note = np.where(point, NOTE_POINT_PRIOR, np.where(isolated, NOTE_ISOLATED, ""))
-    return df.with_columns(
-        *[pl.Series(name, v).fill_nan(None) for name, v in zip(OUTPUT, cols)],
-        pl.Series("eb_note", note.tolist(), dtype=pl.String).replace("", None),
+    note = (
+        pl.when(pl.Series(point))
+        .then(pl.lit(NOTE_POINT_PRIOR))
+        .when(pl.Series(isolated))
+        .then(pl.lit(NOTE_ISOLATED))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("eb_note")
     )
+    return df.with_columns(*[pl.Series(name, v).fill_nan(None) for name, v in zip(OUTPUT, cols)], note)
