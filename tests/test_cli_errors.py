@@ -182,19 +182,36 @@ def test_ctrl_c_stops_within_a_second_and_writes_nothing(data: Path, tmp_path: P
     assert list(out.iterdir()) == []
 
 
-def test_ctrl_c_interrupts_a_long_kernel_from_python(tmp_path: Path) -> None:
+LONG_CALLS = {
+    # 40M points at res 15: many chunks
+    "points": (
+        "rng = np.random.default_rng(0)\n"
+        "lat, lng = rng.uniform(-80, 80, 40_000_000), rng.uniform(-180, 180, 40_000_000)\n",
+        "hl.latlng_to_cell(lat, lng, 15)",
+    ),
+    # one polygon of ~6M res-12 cells: the flood fill inside a single area checks for Ctrl-C too
+    "one_big_polygon": (
+        "import shapely, polars as pl\n"
+        "areas = pl.DataFrame({'code': ['big'], 'geometry': [shapely.to_wkb(shapely.box(-1.5, 52.0, -1.0, 52.5))]})\n",
+        "hl.crosswalk(areas, resolution=12, method='area', crs='EPSG:4326')",
+    ),
+}
+
+
+@pytest.mark.parametrize("call", list(LONG_CALLS))
+def test_ctrl_c_interrupts_a_long_kernel_from_python(tmp_path: Path, call: str) -> None:
     """KeyboardInterrupt reaches Python within a second of SIGINT inside a multi-second Rust call."""
     import sys
 
+    setup, work = LONG_CALLS[call]
     script = tmp_path / "long.py"
     script.write_text(
         "import sys, time, numpy as np, hyperlocal as hl\n"
-        "rng = np.random.default_rng(0)\n"
-        "lat, lng = rng.uniform(-80, 80, 40_000_000), rng.uniform(-180, 180, 40_000_000)\n"
-        "print('ready', flush=True)\n"
+        + setup
+        + "print('ready', flush=True)\n"
         "t = time.perf_counter()\n"
         "try:\n"
-        "    hl.latlng_to_cell(lat, lng, 15)\n"
+        f"    {work}\n"
         "    print('finished', time.perf_counter() - t, flush=True)\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupted', flush=True)\n"
@@ -213,3 +230,60 @@ def test_ctrl_c_interrupts_a_long_kernel_from_python(tmp_path: Path) -> None:
     assert proc.returncode == 42, (out, err)
     assert out.strip() == "interrupted"
     assert took < 1.0, f"took {took:.2f} s"
+
+
+def test_output_errors_are_one_line(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Failures writing outputs (permissions, a full disk, a file where a folder should be) name the path."""
+    from hyperlocal import cli, io
+
+    def denied(df: pl.DataFrame, path: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(io, "write", denied)
+    assert cli.main(_grid(files, "--on-invalid", "skip")) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"hyperlocal: error: {files['dir'] / 'g.parquet'}: Permission denied"
+    monkeypatch.undo()
+    # --crosswalk-out is named as itself, not as --out
+    r = _run(*_grid(files, "--crosswalk-out", str(files["dir"] / "missing" / "xw.parquet")))
+    _one_line_error(r, 2, "--crosswalk-out", "the folder", "does not exist")
+    r = _run(*_grid(files, "--crosswalk-out", str(files["dir"] / "xw.csv")))
+    _one_line_error(r, 2, "--crosswalk-out", "unsupported output type '.csv'")
+    # an output folder that is a file
+    blocker = files["dir"] / "blocker"
+    blocker.write_text("")
+    cfg = files["dir"] / "d.toml"
+    cfg.write_text(f'out_dir = "{blocker}"\n[before]\n[after]\n')
+    _one_line_error(_run("health-change", "--config", str(cfg)), 1, f"out_dir: {blocker} is a file")
+
+
+def test_job_output_folder_is_not_created_when_an_input_is_wrong(tmp_path: Path, data: Path) -> None:
+    from test_demand import _example
+
+    text = _example(data).replace('count = "', 'count = "no_such_')  # the events column does not exist
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    out = tmp_path / "out" / "nested"
+    r = _run("demand", "--config", str(cfg), "--out-dir", str(out), "--quiet")
+    _one_line_error(r, 1, "no_such_")
+    assert not (tmp_path / "out").exists()
+
+
+def test_grid_area_method_reads_values_from_the_boundary_file(tmp_path: Path) -> None:
+    import shapely
+
+    boxes = [shapely.box(-0.2, 51.5, -0.1, 51.55), shapely.box(-0.1, 51.5, 0.0, 51.55)]
+    areas = pl.DataFrame({"code": ["a", "b"], "people": [100.0, 300.0], "geometry": shapely.to_wkb(boxes)})
+    shp = tmp_path / "areas.parquet"
+    import geopandas as gpd
+
+    gpd.GeoDataFrame(areas.drop("geometry").to_pandas(), geometry=boxes, crs="EPSG:4326").to_parquet(shp)
+    out = tmp_path / "g.parquet"
+    r = _run("grid", "--areas", str(shp), "--code", "code", "--method", "area", "--extensive", "people",
+             "--resolution", "7", "--out", str(out), "--quiet")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert pl.read_parquet(out)["people"].sum() == pytest.approx(400.0, abs=1e-9)
+    r = _run("grid", "--areas", str(shp), "--code", "code", "--method", "area", "--extensive", "nobody",
+             "--resolution", "7", "--out", str(out), "--quiet")  # fmt: skip
+    _one_line_error(r, 1, "nobody")

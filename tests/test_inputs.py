@@ -325,3 +325,23 @@ def test_population_points_with_null_coordinates_are_named_or_skipped() -> None:
     for c, w in zip(cells, (0.25, 0.75)):
         expected[c] = expected.get(c, 0.0) + w
     assert dict(zip(xw["cell"].to_list(), xw["weight"].to_list())) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("kind", ["lazy", "arrow", "pandas"])
+def test_compare_groups_programme_and_crosswalk_of_every_kind(kind: str, small: dict[str, pl.DataFrame]) -> None:
+    """The programme (as cells, or as area codes with their crosswalk) may come as any kind of table or column."""
+    grid, xw, areas = small["grid"], small["xw"], small["areas"]
+    dep = hl.deciles(grid.with_columns(pop=pl.sum_horizontal(list(CATEGORIES))), "very_good", weight="pop")
+    dep = dep.select("cell", "decile")
+    prog_codes = areas["code"].head(60)
+    want = hl.compare_groups(grid, grid, prog_codes.to_list(), deprivation=dep, crosswalk=xw)
+    prog_cells = xw.filter(pl.col("code").is_in(prog_codes.implode())).select("cell").unique()
+    assert hl.compare_groups(grid, grid, prog_cells, deprivation=dep).equals(want)
+    got_cells = hl.compare_groups(grid, grid, _kinds(prog_cells)[kind], deprivation=dep)
+    assert got_cells.equals(want)
+    codes_frame = _kinds(pl.DataFrame({"code": prog_codes}))[kind]
+    got_codes = hl.compare_groups(grid, grid, codes_frame, deprivation=dep, crosswalk=_kinds(xw)[kind])
+    assert got_codes.equals(want)
+    if kind == "pandas":  # a pandas column of codes
+        got = hl.compare_groups(grid, grid, prog_codes.to_pandas(), deprivation=dep, crosswalk=xw)
+        assert got.equals(want)

@@ -121,3 +121,17 @@ def test_write_refuses_a_missing_folder_and_creates_nothing(grid: pl.DataFrame, 
     assert not (tmp_path / "nonexistent").exists()
     with pytest.raises(hl.exceptions.InvalidInputError, match=r"is a folder"):
         hl.write(grid, tmp_path)  # type: ignore[arg-type]
+
+
+def test_ons_readers_name_the_file_and_the_missing_columns(tmp_path: Path) -> None:
+    from hyperlocal import ons
+
+    invalid = hl.exceptions.InvalidInputError
+    with pytest.raises(invalid, match=r"TS037 .*nope\.parquet: no such file"):
+        ons.ts037_lsoa21(tmp_path / "nope.parquet")
+    wrong = tmp_path / "wrong.csv"
+    pl.DataFrame({"GeographyCode": ["E00000001"], "KS301EW0008": [1]}).write_csv(wrong)
+    with pytest.raises(invalid, match=r"KS301EW .*wrong\.csv: missing column\(s\) \['KS301EW0009'"):
+        ons.ks301ew_oa11(wrong)
+    with pytest.raises(invalid, match=r"TS037 .*wrong\.csv: missing column\(s\) \['mnemonic'"):
+        ons.ts037_lsoa21(wrong)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -240,9 +241,10 @@ def test_isr_zero_population_reproduces_phe(ref: Path) -> None:
     table = pl.read_csv(ref / "testdata_DSR_ISR__testdata_err2.csv").select("area", "count", "pop")
     table = table.with_columns(pl.Series("ageband", AGES * 2))
     want = pl.read_csv(ref / "testdata_DSR_ISR__testresults_ISR.csv")[12:16]
-    out = hr.isr(
-        table, observed="count", population="pop", strata="ageband", reference=_reference(ref), by="area"
-    )
+    kw: dict[str, Any] = dict(observed="count", population="pop", strata="ageband", reference=_reference(ref))
+    with pytest.raises(InvalidInputError, match=r"isr\['pop'\]: 1 row \(first at 1\) are 0 with events"):
+        hr.isr(table, **kw, by="area")  # an error unless asked for PHE's behaviour
+    out = hr.isr(table, **kw, by="area", allow_zero_population=True)
     close("isr", out["expected"], want["expected"][:2])
     check_limits("isr", out, "isr", want[:2], levels=1)
     check_limits("isr ratio (SMR)", out.with_columns(pl.col("^ratio.*$") * 100), "ratio", want[2:], levels=1)

@@ -103,6 +103,18 @@ def as_frame(df: FrameLike, what: str) -> pl.DataFrame:
     )
 
 
+def is_table_like(x: object) -> bool:
+    """Whether :func:`as_frame` would read ``x`` as a table (not a column or a list)."""
+    if isinstance(x, (pl.DataFrame, pl.LazyFrame)):
+        return True
+    if isinstance(x, pl.Series):
+        return False
+    mod = type(x).__module__.split(".")[0]
+    if mod == "pandas":
+        return type(x).__name__ == "DataFrame"
+    return hasattr(x, "__arrow_c_stream__") and hasattr(x, "num_columns")
+
+
 def check_no_nulls(s: pl.Series, name: str) -> None:
     n = s.null_count()
     if n:

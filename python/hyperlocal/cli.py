@@ -334,12 +334,14 @@ def _cmd_grid(args: argparse.Namespace) -> None:
     from .io import WRITE_SUFFIXES, atomic_path, check_output_path, write
 
     _check_resolution(args.resolution)
-    try:
-        out = check_output_path(args.out, WRITE_SUFFIXES)
-        if args.crosswalk_out:
-            check_output_path(args.crosswalk_out, (".parquet",))
-    except InvalidInputError as e:
-        raise UsageError(f"--out {e}") from e
+    for flag, path, suffixes in (("--out", args.out, WRITE_SUFFIXES), ("--crosswalk-out", args.crosswalk_out,
+                                                                       (".parquet",))):  # fmt: skip
+        try:
+            if path:
+                check_output_path(path, suffixes)
+        except InvalidInputError as e:
+            raise UsageError(f"{flag} {e}") from e
+    out = Path(args.out)
     extensive, intensive = _list(args.extensive), _list(args.intensive)
     if not extensive and not intensive:
         raise UsageError("grid: give --extensive and/or --intensive columns to put on the grid")
@@ -354,7 +356,9 @@ def _cmd_grid(args: argparse.Namespace) -> None:
         opts = dict(easting=args.easting, northing=args.northing, lat=args.lat, lng=args.lng,
                     on_invalid=args.on_invalid)  # fmt: skip
     else:
-        areas = _read_areas(args.areas, "--areas", code=args.code, crs=args.crs)
+        # Without --values the areas file carries the values too: keep those columns.
+        keep = [] if args.values else [c for c in dict.fromkeys([*extensive, *intensive, args.weight]) if c]
+        areas = _read_areas(args.areas, "--areas", code=args.code, crs=args.crs, columns=keep)
         opts = {"on_invalid": args.on_invalid}
         if args.method == "population":
             if not args.points:
@@ -562,6 +566,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fail(f"error: {e}", 1)
         except MemoryError:
             return fail("error: out of memory", 1)
+        except OSError as e:  # e.g. an output folder without write permission, or a full disk
+            where = f"{e.filename}: " if e.filename else ""
+            return fail(f"error: {where}{e.strerror or e}", 1)
         except Exception as e:  # noqa: BLE001 - a bug: still one line, the traceback on request
             return fail(
                 f"error: internal error ({type(e).__name__}: {' '.join(str(e).split())[:300]}); please report it, "

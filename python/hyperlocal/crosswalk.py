@@ -160,9 +160,13 @@ def crosswalk(
           on the centre of the res-3 cell holding the polygon's bounding-box centre; polygon and hexagon edges
           are straight lines between projected vertices. Every cell the polygon touches is found, so no polygon
           gets zero cells however small or thin; boundary cells are clipped exactly, interior cells are taken
-          whole. WGS84 polygons may cross the antimeridian (longitudes are unwrapped along each ring); a
-          polygon reaching more than 2,000 km from its projection centre raises
-          :class:`~hyperlocal.exceptions.InvalidInputError` naming its row and code.
+          whole. WGS84 polygons may cross the antimeridian: longitudes are unwrapped along each ring, so an
+          edge whose end longitudes differ by more than 180° is read as crossing the antimeridian the short
+          way round (``box(179, 60, -179, 61)`` and ``box(-179, 60, 179, 61)`` are both the 2° sliver over
+          ±180°, not a 358° band: a band that wide would be rejected anyway, see next). A polygon reaching
+          more than 2,000 km from its projection centre, a ring with an edge from −180° to +180°, or a ring
+          that winds around a pole raises :class:`~hyperlocal.exceptions.InvalidInputError` naming its row
+          and code.
 
           Invalid polygons (those ``shapely.is_valid`` rejects, judged in the input coordinates) are flagged in
           the audit's ``repaired`` column and measured as GEOS

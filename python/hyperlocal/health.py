@@ -27,6 +27,7 @@ from ._convert import (
     as_frame,
     check_no_nulls,
     check_on_invalid,
+    is_table_like,
     require_columns,
     rows_text,
 )
@@ -200,6 +201,10 @@ def _programme_cells(
     programme: Any, resolution: int, crosswalk: pl.DataFrame | None, code: str, crs: object
 ) -> set[int]:
     """Programme cells from cells, a frame with ``cell``, area codes (+ crosswalk) or polygons."""
+    if is_table_like(programme):
+        programme = as_frame(programme, "programme")
+    if crosswalk is not None:
+        crosswalk = as_frame(crosswalk, "crosswalk")
     if isinstance(programme, pl.DataFrame):
         if "cell" in programme.columns:
             return set(programme["cell"].cast(pl.UInt64).to_list())
@@ -211,13 +216,11 @@ def _programme_cells(
             raise InvalidInputError(
                 "programme: a DataFrame needs a 'cell' or 'geometry' column, or codes + crosswalk"
             )
-    if (
-        isinstance(programme, pl.Series)
-        and programme.dtype == pl.String
-        or (
-            isinstance(programme, (list, tuple, set)) and programme and isinstance(next(iter(programme)), str)
-        )
-    ):
+    if not isinstance(programme, pl.Series):
+        programme = list(programme)  # any iterable: list, set, numpy array, pandas or pyarrow column
+        if programme and isinstance(programme[0], str):
+            programme = pl.Series(programme, dtype=pl.String)
+    if isinstance(programme, pl.Series) and programme.dtype in (pl.String, pl.Categorical):
         if crosswalk is None:
             raise InvalidInputError(
                 "programme: area codes need the crosswalk that put those areas on the cells"
@@ -402,7 +405,7 @@ def compare_groups(
     categories_after: Mapping[str, str] | Sequence[str] | None = None,
     labels: tuple[str, str] = ("2011", "2021"),
     confidence: float = 0.95,
-    crosswalk: pl.DataFrame | None = None,
+    crosswalk: FrameLike | None = None,
     code: str = "code",
     crs: object = None,
     on_invalid: OnInvalid = "raise",

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ._convert import require_columns
 from .categories import HEALTH_CATEGORIES as CATEGORIES
 from .categories import HEALTH_LABELS
 from .exceptions import InvalidInputError, SkippedRowsWarning
@@ -29,10 +30,20 @@ __all__ = [
 TS037 = HEALTH_LABELS
 
 
+def _table(path: str | os.PathLike[str], what: str, columns: list[str]) -> pl.DataFrame:
+    """``path`` read by :func:`hyperlocal.io.read_table`, with the ``columns`` a layout needs checked by name."""
+    from .io import read_table
+
+    df = read_table(path, what)
+    require_columns(df, columns, f"{what} {path}")
+    return df
+
+
 def ts037_lsoa21(path: str | os.PathLike[str]) -> pl.DataFrame:
     """Census 2021 TS037 general health (Nomis bulk layout, one row per LSOA 2021): ``LSOA21CD``, ``name``,
     ``residents`` and the five counts."""
-    df = pl.read_parquet(Path(path)) if str(path).endswith(".parquet") else pl.read_csv(Path(path))
+    names = ["mnemonic", "2021 super output area - lower layer", "Total: All usual residents", *TS037]
+    df = _table(path, "TS037", names)
     out = df.select(
         pl.col("mnemonic").alias("LSOA21CD"),
         pl.col("2021 super output area - lower layer").alias("name"),
@@ -46,8 +57,8 @@ def ts037_lsoa21(path: str | os.PathLike[str]) -> pl.DataFrame:
 def ks301ew_oa11(path: str | os.PathLike[str]) -> pl.DataFrame:
     """Census 2011 KS301EW at OA (CDRC/Nomis layout, KS301EW0008–0012 = very good … very bad health):
     ``OA11CD``, ``residents`` and the five counts."""
-    df = pl.read_csv(Path(path))
     cols = [f"KS301EW{i:04d}" for i in range(8, 13)]
+    df = _table(path, "KS301EW", ["GeographyCode", *cols])
     out = df.select(
         pl.col("GeographyCode").alias("OA11CD"),
         *[pl.col(c).cast(pl.Int64).alias(k) for c, k in zip(cols, CATEGORIES)],
@@ -83,16 +94,16 @@ def ks301ew_msoa11_counts(
     MSOAs without grouped counts (the collated file lacks Isles of Scilly 001, E02006781) are left out and
     reported by a :class:`~hyperlocal.exceptions.SkippedRowsWarning`.
     """
-    pct = pl.read_parquet(Path(percentages)).select(
+    pct = _table(percentages, "percentages", ["MSOA11CD", *TS037]).select(
         "MSOA11CD", *[pl.col(k).alias(f"pct_{v}") for k, v in TS037.items()]
     )
-    grp = pl.read_parquet(Path(collated)).select(
+    grp = _table(collated, "collated", ["MSOA", "good_health", "fair health", "bad health"]).select(
         pl.col("MSOA").alias("msoa11nm"),
         pl.col("good_health").cast(pl.Int64).alias("g_good"),
         pl.col("fair health").cast(pl.Int64).alias("fair"),
         pl.col("bad health").cast(pl.Int64).alias("g_bad"),
     )
-    lookup = pl.read_parquet(Path(names)).select(pl.col("msoa11cd").alias("MSOA11CD"), "msoa11nm")
+    lookup = _table(names, "names", ["msoa11cd", "msoa11nm"]).select(pl.col("msoa11cd").alias("MSOA11CD"), "msoa11nm")
     if grp["msoa11nm"].is_duplicated().any():
         raise InvalidInputError("collated: duplicate MSOA names; cannot join to codes")
     joined = pct.join(lookup, on="MSOA11CD", how="left").join(grp, on="msoa11nm", how="left")
@@ -141,7 +152,7 @@ def townsend_counts_2011_oa(folder: str | os.PathLike[str], area: str = "camden"
     root = Path(folder)
 
     def table(name: str) -> pl.DataFrame:
-        return pl.read_csv(root / f"{name}_oa11_{area}.csv").rename({"GeographyCode": "OA11CD"})
+        return _table(root / f"{name}_oa11_{area}.csv", name, ["GeographyCode"]).rename({"GeographyCode": "OA11CD"})
 
     econ = table("KS601EW").select(
         "OA11CD",
@@ -176,7 +187,7 @@ def townsend_counts_2021_oa(folder: str | os.PathLike[str], area: str = "traffor
     root = Path(folder)
 
     def long(name: str, cat: str) -> pl.DataFrame:
-        return pl.read_parquet(root / f"{name}_oa21_{area}.parquet").select(
+        return _table(root / f"{name}_oa21_{area}.parquet", name, ["area_code", cat, "value"]).select(
             pl.col("area_code").alias("OA21CD"), pl.col(cat).alias("cat"), pl.col("value").cast(pl.Int64)
         )
 

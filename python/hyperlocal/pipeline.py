@@ -70,6 +70,22 @@ def build_grid(
 HEALTH = HEALTH_CATEGORIES
 
 
+
+def _out_dir(out: Path) -> Path:
+    """Check the output folder can be made (nothing is created until the first output is written)."""
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"out_dir: {out} is a file; expected a folder (it is created if missing)")
+    return out
+
+
+def _make_out_dir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InvalidInputError(f"out_dir: cannot create {out} ({e.strerror or e})") from e
+    return out
+
+
 def demo(
     out_dir: str | os.PathLike[str] = "demo",
     *,
@@ -86,7 +102,7 @@ def demo(
     from . import synth
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _out_dir(out)
     steps = ["nation", "crosswalk + apportion", "write", "map"]
     with tqdm(total=len(steps), desc="demo", unit="step", disable=not progress) as bar:
         bar.set_postfix_str(steps[0])
@@ -115,6 +131,7 @@ def demo(
         )
         bar.update()
         bar.set_postfix_str(steps[2])
+        _make_out_dir(out)
         paths = {
             "parquet": write(grid, out / f"nation_res{resolution}.parquet"),
             "csv": write(grid, out / f"nation_res{resolution}.csv"),
@@ -194,7 +211,7 @@ def health_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
     res = int(config.get("resolution", 8))
     out = Path(config.get("out_dir", "health_change"))
     out = out if out.is_absolute() else base / out
-    out.mkdir(parents=True, exist_ok=True)
+    _out_dir(out)
     labels = tuple(config.get("labels", ("2011", "2021")))
     steps = ["before", "after", "change", "write", "compare"]
     paths: dict[str, Path] = {}
@@ -213,6 +230,7 @@ def health_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
         )  # fmt: skip
         bar.update()
         bar.set_postfix_str("write")
+        _make_out_dir(out)
         paths["surface"] = write(surface, out / f"health_change_res{res}.parquet")
         paths["csv"] = write(surface, out / f"health_change_res{res}.csv")
         shown = surface.with_columns(
@@ -281,7 +299,7 @@ def deprivation_job(
     from .deprivation import deprivation_surface, imd_score
 
     paths: dict[str, Path] = {}
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _out_dir(out_dir)
     with tqdm(total=4, desc="deprivation", unit="step", disable=not progress) as bar:
         bar.set_postfix_str("scores")
         if domains:
@@ -311,6 +329,7 @@ def deprivation_job(
                                        resolutions=resolutions)  # fmt: skip
         bar.update()
         bar.set_postfix_str("write")
+        _make_out_dir(out_dir)
         for res, s in surfaces.items():
             paths[f"res{res}"] = write(s, out_dir / f"deprivation_res{res}.parquet")
         finest = max(resolutions)
@@ -346,7 +365,7 @@ def demand_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
     multiplier = float(config.get("multiplier", 100_000))
     out = Path(config.get("out_dir", "demand"))
     out = out if out.is_absolute() else base / out
-    out.mkdir(parents=True, exist_ok=True)
+    _out_dir(out)
     ev_spec, area_spec, pop_spec = config["events"], config["areas"], config["population"]
     dep_spec = config.get("deprivation")
     code = area_spec["code"]
@@ -447,6 +466,7 @@ def demand_job(config: dict[str, Any], *, base: Path | None = None, progress: bo
         surface = surface.rename({"population": "person_years"})  # residents × years: rates are per year
         bar.update()
         bar.set_postfix_str("write")
+        _make_out_dir(out)
         paths["surface"] = write(surface, out / f"demand_res{res}.parquet")
         paths["csv"] = write(surface, out / f"demand_res{res}.csv")
         shown = surface.with_columns(

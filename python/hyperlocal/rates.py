@@ -486,6 +486,7 @@ def isr(
     reference: FrameLike,
     by: str | Sequence[str] | None = None,
     multiplier: float = 100_000,
+    allow_zero_population: bool = False,
 ) -> pl.DataFrame:
     """Indirectly standardised ratios (SMR) and rates, as Fingertips (``calculate_ISRatio``/``ISRate``).
 
@@ -509,6 +510,10 @@ def isr(
         appearance.
     multiplier
         The ISR is per this many people (default 100,000).
+    allow_zero_population
+        Accept stratum rows with events but a population of 0, as PHE's ``calculate_ISRatio`` does (their
+        events count as observed, with nothing expected). By default they are an error naming the rows: such
+        a row means the numerator and denominator do not describe the same people.
 
     Returns
     -------
@@ -523,8 +528,10 @@ def isr(
     Raises
     ------
     InvalidInputError
-        Missing columns, negative, NaN or infinite values, strata of ``table`` missing from ``reference``
-        (named), a reference stratum repeated, or a reference population of 0.
+        Missing columns, negative, NaN or infinite values, a stratum row with events but a population of 0
+        (unless ``allow_zero_population``), strata of
+        ``table`` missing from ``reference`` (named), a reference stratum repeated, or a reference population
+        of 0.
 
     References
     ----------
@@ -541,6 +548,14 @@ def isr(
     _require_not_null(df, keys, what)
     o = _values(df, observed, what, nulls="zero")
     n = _values(df, population, what, nulls="zero")
+    # A stratum with events but nobody in it contributes observed events and no expected ones: a numerator /
+    # denominator mismatch that would inflate the ratio unseen (PHE's calculate_ISRatio accepts it silently).
+    if not allow_zero_population:
+        _raise_rows(
+            (n == 0) & (o > 0),
+            f"{what}[{population!r}]",
+            "are 0 with events; expected a population > 0 (or allow_zero_population=True, as PHE)",
+        )
     ref, crude = _reference(reference, keys)
     rows = df.select(*groups, *keys).with_columns(pl.Series("__o", o), pl.Series("__n", n))
     try:

@@ -251,11 +251,10 @@ pub fn count_points(
         n += c.a.len();
     }
     if n > u32::MAX as usize {
-        return Err(HlError::InvalidValues {
+        return Err(HlError::Unsupported {
             arg: "events".into(),
-            rows: RowList::default(),
-            expected: format!(
-                "at most {} points per call (got {n}); split the input",
+            message: format!(
+                "{n} points in one call; expected at most {} (split the input)",
                 u32::MAX
             ),
         });
@@ -265,11 +264,11 @@ pub fn count_points(
     let cell_bits = 7 + 3 * r;
     let gbits = bits_for(n_groups);
     if cell_bits + gbits > 64 {
-        return Err(HlError::InvalidValues {
+        return Err(HlError::Unsupported {
             arg: "by".into(),
-            rows: RowList::default(),
-            expected: format!(
-                "at most {} distinct groups at resolution {r} (got {n_groups})",
+            message: format!(
+                "{n_groups} distinct groups; expected at most {} at resolution {r} (the cell and group \
+                 share one 64-bit key: use a coarser resolution or fewer groups)",
                 1u64 << (64 - cell_bits)
             ),
         });

@@ -65,6 +65,9 @@ pub enum HlError {
         rows: RowList,
         expected: String,
     },
+    /// A whole argument is out of the supported range (no particular rows to name).
+    #[error("{arg}: {message}")]
+    Unsupported { arg: String, message: String },
     /// Two inputs that must have the same length do not.
     #[error("length mismatch: {arg} has {got} rows, expected {expected} (the length of {other})")]
     LengthMismatch {

@@ -175,6 +175,8 @@ fn read_polygon(
         }
         let mut ring: Vec<Pt> = Vec::with_capacity(n);
         let mut raw: Vec<Pt> = Vec::with_capacity(n);
+        let mut first_unwrapped: Option<f64> = None;
+        let mut prev_input: Option<f64> = None;
         for _ in 0..n {
             let x = r.f64()?;
             let y = r.f64()?;
@@ -184,16 +186,30 @@ fn read_polygon(
             let mut p = to_latlng(x, y, crs)?;
             let mut x = x;
             if crs == Crs::Wgs84 {
-                // Unwrap: within 180° of the previous vertex (or of the geometry's first vertex).
+                // An edge from −180° to +180° (or back) goes all the way round: the ring encloses a pole or
+                // a band around the globe, far beyond MAX_EXTENT_KM.
+                if prev_input.is_some_and(|q: f64| (q - x).abs() >= 360.0) {
+                    return Err(GeomIssue::TooLarge);
+                }
+                prev_input = Some(x);
+                // Unwrap: within 180° of the previous vertex (or of the geometry's first vertex), so an edge
+                // whose longitudes differ by more than 180° crosses the antimeridian (the short way round).
                 if let Some(prev) = raw.last().map(|q: &Pt| q.0).or(*ref_lng) {
                     x += 360.0 * ((prev - x) / 360.0).round();
                 }
                 ref_lng.get_or_insert(x);
+                first_unwrapped.get_or_insert(x);
                 p = (y, x);
             }
             if raw.last() != Some(&(x, y)) {
                 raw.push((x, y));
                 ring.push(p);
+            }
+        }
+        // A closed ring whose unwrapped end lies 360° from its start winds around a pole.
+        if let (Some(f), Some(l)) = (first_unwrapped, raw.last()) {
+            if (l.0 - f).abs() >= 180.0 {
+                return Err(GeomIssue::TooLarge);
             }
         }
         if raw.len() > 1 && raw.first() == raw.last() {
@@ -687,6 +703,10 @@ fn boundary_cells(p: &Projected, res: Resolution, hexes: &mut Hexes<'_>) -> Vec<
         };
         cells.push(cur);
         for i in 0..n {
+            // One huge polygon can take seconds: honour Ctrl-C inside it (the caller checks afterwards).
+            if i.is_multiple_of(1024) && crate::cancel::requested() {
+                return cells;
+            }
             let (a, b) = (ring_xy[i], ring_xy[(i + 1) % n]);
             let seg = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
             if seg == 0.0 {
@@ -798,7 +818,12 @@ fn area_cells(
             }
         });
     }
+    let mut visited = 0u32;
     while let Some(c) = stack.pop() {
+        visited = visited.wrapping_add(1);
+        if visited.is_multiple_of(65_536) && crate::cancel::requested() {
+            break; // the caller reports the cancellation; nothing of this area is used
+        }
         let centre = LatLng::from(c);
         let cover = coverage(&p.loops, p.proj.fwd((centre.lat(), centre.lng())));
         if cover > 0.5 {
@@ -856,8 +881,14 @@ pub struct PolygonCrosswalk {
 fn parse_all(geoms: &[&[u8]], crs: Crs) -> Result<Vec<Projected>> {
     let parsed: Vec<std::result::Result<Projected, GeomIssue>> = geoms
         .par_iter()
-        .map(|g| parse(g, crs).and_then(project))
+        .map(|g| {
+            if crate::cancel::requested() {
+                return Err(GeomIssue::Empty); // discarded: the check below reports the cancellation
+            }
+            parse(g, crs).and_then(project)
+        })
         .collect();
+    crate::cancel::check()?;
     let mut lists: [RowList; 5] = Default::default();
     for (i, p) in parsed.iter().enumerate() {
         if let Err(e) = p {
@@ -1027,11 +1058,11 @@ pub fn locate_points(geoms: &[&[u8]], crs: Crs, lat: &[f64], lng: &[f64]) -> Res
         .iter()
         .any(|p| p.bbox.2 < -180.0 || p.bbox.3 > 180.0);
     let shifts: &[f64] = if wraps { &[0.0, 360.0, -360.0] } else { &[0.0] };
-    Ok(lat
+    let located: Vec<u32> = lat
         .par_iter()
         .zip(lng.par_iter())
         .map(|(&la, &ln)| {
-            if !crate::cells::valid_latlng(la, ln) {
+            if !crate::cells::valid_latlng(la, ln) || crate::cancel::requested() {
                 return u32::MAX;
             }
             shifts
@@ -1052,7 +1083,9 @@ pub fn locate_points(geoms: &[&[u8]], crs: Crs, lat: &[f64], lng: &[f64]) -> Res
                 .min()
                 .unwrap_or(u32::MAX)
         })
-        .collect())
+        .collect();
+    crate::cancel::check()?;
+    Ok(located)
 }
 
 /// Test helper: WKB of a single-ring polygon.
@@ -1467,6 +1500,33 @@ mod tests {
         let refs: Vec<&[u8]> = boxes.iter().map(|b| b.as_slice()).collect();
         let got = locate_points(&refs, Crs::Wgs84, &[-34.0, 75.0], &[-164.0, 0.0]).unwrap();
         assert_eq!(got, vec![0, u32::MAX]);
+    }
+
+    #[test]
+    fn bands_round_the_globe_and_polar_rings_are_rejected_not_degenerate() {
+        let ok = polygon_wkb(&[(-0.2, 51.5), (-0.1, 51.5), (-0.1, 51.6), (-0.2, 51.6)]);
+        // box(-180, 60, 180, 61): its ±180° edges unwrap onto one meridian (it used to be a silent zero-area
+        // "degenerate" polygon).
+        let band = polygon_wkb(&[(180.0, 60.0), (180.0, 61.0), (-180.0, 61.0), (-180.0, 60.0)]);
+        // A ring around the north pole: its unwrapped end lies 360° from its start.
+        let polar = polygon_wkb(&[(0.0, 89.0), (90.0, 89.0), (-180.0, 89.0), (-90.0, 89.0)]);
+        for bad in [&band, &polar] {
+            match polygon_crosswalk(&[&ok, bad], Crs::Wgs84, Resolution::Five) {
+                Err(HlError::InvalidValues { rows, .. }) => assert_eq!(rows.first, vec![1]),
+                other => panic!("{other:?}"),
+            }
+        }
+        // box(-179, 60, 179, 61) is read the short way round: the 2° sliver over the antimeridian.
+        let sliver = polygon_wkb(&[(179.0, 60.0), (179.0, 61.0), (-179.0, 61.0), (-179.0, 60.0)]);
+        let cw = polygon_crosswalk(&[&sliver], Crs::Wgs84, Resolution::Five).unwrap();
+        let width_km = 2.0 * 111.32 * 60.5f64.to_radians().cos();
+        let expected_m2 = width_km * 111.2e3 * 1e3;
+        assert!(
+            (cw.area_m2[0] / expected_m2 - 1.0).abs() < 0.01,
+            "{}",
+            cw.area_m2[0]
+        );
+        assert_eq!(cw.method[0], AreaMethod::Area as u8);
     }
 
     #[test]
