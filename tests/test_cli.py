@@ -112,7 +112,7 @@ def test_grid_bad_input_fails_cleanly(tmp_path: Path) -> None:
 
 def test_demo_writes_grid_csv_and_map(tmp_path: Path) -> None:
     r = subprocess.run(
-        [_cli(), "demo", "--out-dir", str(tmp_path), "--n-areas", "20000", "--quiet"],
+        [_cli(), "demo", "--synthetic", "--out-dir", str(tmp_path), "--n-areas", "20000", "--quiet"],
         capture_output=True,
         text=True,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +214,117 @@ def townsend_counts_2021_oa(folder: str | os.PathLike[str], area: str = "traffor
     for p in parts[1:]:
         out = out.join(p, on="OA21CD", how="full", coalesce=True)
     return out.with_columns(pl.exclude("OA21CD").fill_null(0)).sort("OA21CD")
+
+
+#: Column names ONS and Nomis bulk files use for the geography code, tried in this order.
+CODE_COLUMNS = ("geography code", "mnemonic", "GeographyCode", "GEOGRAPHY_CODE", "area_code", "Geography code")
+
+
+def _code_column(df: pl.DataFrame, code: str | None, what: str) -> str:
+    if code:
+        require_columns(df, [code], what)
+        return code
+    for c in CODE_COLUMNS:
+        if c in df.columns:
+            return c
+    raise InvalidInputError(
+        f"{what}: no geography code column (looked for {list(CODE_COLUMNS)}); name it with code = COL; "
+        f"columns: {df.columns}"
+    )
+
+
+def census_table(
+    path: str | os.PathLike[str],
+    *,
+    categories: dict[str, str],
+    code: str | None = None,
+    long: dict[str, str] | None = None,
+    what: str = "census",
+) -> pl.DataFrame:
+    """An ONS/Nomis bulk census table as one row per area: ``code`` and one count column per category.
+
+    Wide layout (one column per category, as Nomis bulk downloads and the ONS "custom dataset" CSVs): each
+    entry of ``categories`` maps an output name to a header, or to a part of a header that matches exactly one
+    column (``"Very good health"`` matches ``"General health: Very good health"``). Long layout
+    (``long={"category": COL, "value": COL}``): rows whose category equals, or contains, the header are summed
+    per area. The geography code column is ``code``, or the first of :data:`CODE_COLUMNS` present.
+    Counts must be finite and non-negative; the error names the column and rows otherwise.
+    """
+    from .io import read_table
+
+    df = read_table(path, what)
+    where = f"{what} {path}"
+    code_col = _code_column(df, code, where)
+    if long:
+        require_columns(df, [long["category"], long["value"]], where)
+        cat = df[long["category"]].cast(pl.String)
+        cols = []
+        for name, header in categories.items():
+            hit = (cat == header) | cat.str.contains(header, literal=True)
+            if not hit.any():
+                raise InvalidInputError(
+                    f"{where}: no {long['category']!r} value matches {header!r} (for {name}); "
+                    f"values: {cat.unique().head(12).to_list()}"
+                )
+            cols.append(pl.when(hit).then(pl.col(long["value"])).otherwise(0).cast(pl.Float64).alias(name))
+        out = df.select(pl.col(code_col).cast(pl.String).alias("code"), *cols).group_by("code", maintain_order=True).sum()
+    else:
+        sel = []
+        for name, header in categories.items():
+            found = [c for c in df.columns if c == header] or [c for c in df.columns if header in c]
+            if len(found) != 1:
+                raise InvalidInputError(
+                    f"{where}: categories.{name} = {header!r} matches {len(found)} columns "
+                    f"({found[:5] if found else df.columns[:12]}); expected exactly one"
+                )
+            sel.append(pl.col(found[0]).alias(name))
+        out = df.select(pl.col(code_col).cast(pl.String).alias("code"), *sel)
+    for name in categories:
+        s = out[name]
+        if not s.dtype.is_numeric():
+            raise InvalidInputError(f"{where}: {name} ({categories[name]!r}) is {s.dtype}; expected counts")
+        bad = (s.is_null() | s.cast(pl.Float64).is_nan() | (s < 0)).fill_null(True)
+        if bad.any():
+            from ._convert import KEEP, rows_text
+
+            rows = bad.arg_true()
+            raise InvalidInputError(
+                f"{where}: {name}: {rows_text(rows.len(), rows.head(KEEP).to_list())} invalid; expected counts >= 0"
+            )
+    dup = out["code"].is_duplicated()
+    if dup.any():
+        raise InvalidInputError(f"{where}: area codes repeated, e.g. {out['code'].filter(dup).head(5).to_list()}")
+    return out
+
+
+def health_counts(
+    path: str | os.PathLike[str], layout: str, *, code: str | None = None, what: str = "census", **extra: Any
+) -> pl.DataFrame:
+    """General-health counts in one of the census layouts of :data:`hyperlocal.project.LAYOUTS`, as ``code``,
+    the five categories (``very_good`` … ``very_bad``, Int64 or Float64) and ``residents`` (their sum)."""
+    if layout == "ts037":
+        out = census_table(path, categories={v: k for k, v in TS037.items()}, code=code, what=what)
+    elif layout == "ks301ew":
+        cats = {k: f"KS301EW{i:04d}" for i, k in zip(range(8, 13), CATEGORIES)}
+        out = census_table(path, categories=cats, code=code, what=what)
+    elif layout == "qs302ew":
+        from .io import read_table
+
+        cols = read_table(path, what).columns
+        if "1" in cols:  # Nomis cell numbers (bulk API): 0 total, 1 very good … 5 very bad
+            out = census_table(path, categories={k: str(i) for i, k in enumerate(CATEGORIES, 1)}, code=code,
+                               what=what)  # fmt: skip
+        else:  # CDRC / Nomis table columns: QS302EW0001 total, 0002 very good … 0006 very bad
+            cats = {k: f"QS302EW{i:04d}" for i, k in zip(range(2, 7), CATEGORIES)}
+            out = census_table(path, categories=cats, code=code, what=what)
+    elif layout == "ks301ew_msoa11":
+        out = ks301ew_msoa11_counts(path, extra["collated"], extra["names"]).rename({"MSOA11CD": "code"})
+        return out.select("code", *CATEGORIES, "residents")
+    elif layout == "census":
+        out = census_table(path, categories=dict(extra["categories"]), code=code, long=extra.get("long") or None,
+                           what=what)  # fmt: skip
+        if not set(CATEGORIES) <= set(out.columns):
+            return out
+    else:
+        raise InvalidInputError(f"{what}: layout {layout!r} is not a census layout")
+    return out.with_columns(residents=pl.sum_horizontal(CATEGORIES))
