@@ -169,7 +169,9 @@ def test_rerun_skips_unchanged_steps_and_rebuilds_changed_ones(
     assert (out / "deprivation_res7.csv").read_text().startswith("cell,")
 
 
-def test_a_failed_build_leaves_earlier_outputs_intact(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_build_leaves_earlier_outputs_intact(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = _example("health_change_national", data, tmp_path)
     out = tmp_path / "out"
     project = load_project(cfg)

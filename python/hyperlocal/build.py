@@ -27,6 +27,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -317,9 +318,9 @@ class _Context:
         for r in p.resolutions:
             if p.deprivation:
                 d = p.deprivation
-                steps.append(_Step(f"deprivation_res{r}", [d.scores, d.areas, d.population],
-                                   {"deprivation": p.as_dict()["deprivation"], "resolution": r, "all": list(p.resolutions)},
-                                   [], lambda r=r: self.deprivation(r)))  # fmt: skip
+                key = {"deprivation": p.as_dict()["deprivation"], "resolution": r, "all": list(p.resolutions)}
+                steps.append(_Step(f"deprivation_res{r}", [d.scores, d.areas, d.population], key, [],
+                                   partial(self.deprivation, r)))  # fmt: skip
         for r in p.resolutions:
             if p.health_change:
                 h = p.health_change
@@ -329,14 +330,14 @@ class _Context:
                 needs = [f"deprivation_res{r}"] if h.deprivation else []
                 steps.append(_Step(f"health_change_res{r}", list(dict.fromkeys(used)),
                                    {"health_change": p.as_dict()["health_change"], "resolution": r}, needs,
-                                   lambda r=r: self.health_change(r)))  # fmt: skip
+                                   partial(self.health_change, r)))  # fmt: skip
         for r in p.resolutions:
             if p.demand:
                 m = p.demand
                 needs = [f"deprivation_res{r}"] if m.deprivation else []
                 steps.append(_Step(f"demand_res{r}", list(dict.fromkeys([m.events, m.areas, m.population])),
                                    {"demand": p.as_dict()["demand"], "resolution": r}, needs,
-                                   lambda r=r: self.demand(r)))  # fmt: skip
+                                   partial(self.demand, r)))  # fmt: skip
         if p.html:
             steps.append(_Step("map_html", [], {"map_resolution": p.map_resolution}, [s.name for s in steps],
                                self.map_html))  # fmt: skip
@@ -377,7 +378,8 @@ class _Context:
             self.tables[f"deprivation_res{r}"] = surface
             files = self._write(surface, f"deprivation_res{r}")
             files.append(self._map(surface, "decile", f"deprivation_res{r}",
-                                   title=f"Deprivation deciles of cells (population-weighted; 1 = most deprived), res {r}",
+                                   title=f"Deprivation deciles of cells (population-weighted; 1 = most deprived), "
+                                   f"res {r}",
                                    cmap="RdYlBu", label="decile (1 = most deprived)"))  # fmt: skip
             bar.update()
         audit |= {"cells": surface.height, "mass": _mass(table, surface, ["population"])}

@@ -317,7 +317,7 @@ def _check_config(config: dict[str, Any], schema: dict[str, Any], path: Path, wh
 
 
 def _load_config(path: Path, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    import tomllib
+    from .project import tomllib
 
     _existing(path, "--config")
     try:

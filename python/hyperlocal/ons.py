@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -267,7 +267,8 @@ def census_table(
                     f"values: {cat.unique().head(12).to_list()}"
                 )
             cols.append(pl.when(hit).then(pl.col(long["value"])).otherwise(0).cast(pl.Float64).alias(name))
-        out = df.select(pl.col(code_col).cast(pl.String).alias("code"), *cols).group_by("code", maintain_order=True).sum()
+        out = df.select(pl.col(code_col).cast(pl.String).alias("code"), *cols)
+        out = out.group_by("code", maintain_order=True).sum()
     else:
         sel = []
         for name, header in categories.items():

@@ -33,13 +33,18 @@ See ``examples/*.toml`` for complete projects and :data:`LAYOUTS` for the input 
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .exceptions import InvalidInputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 __all__ = ["ConfigError", "Project", "load_project", "LAYOUTS"]
 
