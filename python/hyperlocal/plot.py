@@ -20,7 +20,6 @@ import polars as pl
 from . import _basemap
 from ._basemap import DEFAULT_SOURCE, display_resolution
 from ._convert import FrameLike, as_frame, require_columns
-from .cells import cell_to_latlng
 from .exceptions import InvalidInputError
 from .io import atomic_path, check_output_path
 
@@ -225,13 +224,7 @@ def map_png(
     W = float(width_in or 7.0)
     side = 1.75  # colour bar or legend strip on the right
     pad = 0.12
-    ctr = cell_to_latlng(frame.get_column(cell))
-    proj_probe = _basemap.project_cells(frame.get_column(cell).head(1))
-    from pyproj import Transformer
-
-    cx, cy = Transformer.from_crs("EPSG:4326", proj_probe.crs, always_xy=True).transform(
-        ctr.get_column("lng").to_numpy(), ctr.get_column("lat").to_numpy()
-    )
+    cx, cy, crs, _ = _basemap.project_centres(frame.get_column(cell))
     span_w = max(float(np.ptp(cx)), 1.0)
     span_h = max(float(np.ptp(cy)), 1.0)
     mw = W - side - 2 * pad
@@ -252,7 +245,7 @@ def map_png(
         shown_note = f"shown at res {target} ({how} of res {res_now} cells)"
 
     vals = frame.get_column(column).cast(pl.Float64).fill_nan(None).fill_null(float("nan")).to_numpy()
-    proj = _basemap.project_cells(frame.get_column(cell))
+    proj = _basemap.project_cells(frame.get_column(cell), crs)
     rings = proj.rings
     x0, y0, x1, y1 = proj.extent()
     finite = np.isfinite(vals)
