@@ -12,7 +12,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # Tests locate the real data through HYPERLOCAL_DATA (default ../shared/data beside the repository).
 export HYPERLOCAL_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: all venv deps build demo test test-rust test-python bench lint clean
+.PHONY: all venv deps build demo test test-rust test-python browser bench lint clean
 
 all: build
 
@@ -39,7 +39,14 @@ test: build test-rust test-python
 test-rust:
 	cargo test --workspace --release --quiet
 
-test-python:
+# Headless Chromium for the HTML map tests (tests/test_maps.py): Debian's package, installed when missing.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -q && sudo apt-get install -y -q chromium; \
+	else echo "chromium is missing and cannot be installed (not root, no sudo): install it, or the browser tests skip"; fi
+
+test-python: browser
 	$(PY) -m pytest -q
 
 bench: build $(VENV)/.deps-bench

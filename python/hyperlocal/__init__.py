@@ -41,7 +41,8 @@ from .demand import (
 from .deprivation import carstairs, deciles, deprivation_surface, imd_score, townsend
 from .health import compare_groups, health_change
 from .io import read_areas, write
-from .plot import map_png
+from .plot import display_resolution, map_png
+from .webmap import MapLayer, map_html
 
 __version__ = _core.__version__
 
@@ -76,6 +77,9 @@ __all__ = [
     "exceptions",
     "latlng_to_cell",
     "map_png",
+    "map_html",
+    "MapLayer",
+    "display_resolution",
     "read_areas",
     "rollup",
     "string_to_cell",

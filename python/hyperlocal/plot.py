@@ -44,11 +44,11 @@ def _check_classes(df: pl.DataFrame, column: str, classes: str | None) -> str | 
         if v.len() and v.min() >= 1 and v.max() <= 10:  # type: ignore[operator]
             return "deciles"
     if classes == "deciles":
-        v = s.cast(pl.Float64).fill_nan(None).drop_nulls()
-        if v.len() and (v.min() < 1 or v.max() > 10 or (v.round() != v).any()):  # type: ignore[operator]
+        a = s.cast(pl.Float64).fill_nan(None).drop_nulls().to_numpy()
+        if a.size and (a.min() < 1 or a.max() > 10 or (np.round(a) != a).any()):
             raise InvalidInputError(
                 f"map_png: classes='deciles' needs whole numbers 1..10 in {column!r}, found "
-                f"{v.min()}..{v.max()}"
+                f"{a.min():g}..{a.max():g}"
             )
     return classes
 
@@ -105,9 +105,11 @@ def _nice_length(span_m: float) -> float:
 
 
 def _limits(
-    vals: np.ndarray, diverging: bool, center: float, limits: tuple[float, float] | None
+    vals: np.ndarray, diverging: bool, center: float, limits: Sequence[float] | None
 ) -> tuple[float, float]:
     if limits is not None:
+        if len(limits) != 2:
+            raise InvalidInputError(f"map_png: limits must be two finite numbers lo < hi, got {limits!r}")
         lo, hi = (float(v) for v in limits)
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
             raise InvalidInputError(f"map_png: limits must be two finite numbers lo < hi, got {limits!r}")
@@ -203,9 +205,9 @@ def map_png(
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    from matplotlib import colormaps
+    from matplotlib import colormaps, patheffects
     from matplotlib.collections import LineCollection, PolyCollection
-    from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize, TwoSlopeNorm
+    from matplotlib.colors import BoundaryNorm, Colormap, ListedColormap, Normalize, TwoSlopeNorm
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -250,7 +252,7 @@ def map_png(
     x0, y0, x1, y1 = proj.extent()
     finite = np.isfinite(vals)
 
-    title_lines = textwrap.wrap(title or column, width=int(W * 11)) or [column]
+    title_lines = textwrap.wrap(title or column, width=int(W * 9.4)) or [column]
     th = 0.25 + 0.22 * len(title_lines)
     bh = 0.42
     H = th + mh + bh
@@ -264,13 +266,14 @@ def map_png(
 
     # Colours.
     extend = "neither"
+    cm: Colormap
     norm: Normalize
     if kind == "deciles":
         base = colormaps[cmap].resampled(10)
         cm = ListedColormap([base(i) for i in range(10)], name=f"{cmap}_deciles")
         norm = BoundaryNorm(np.arange(0.5, 11.0, 1.0), 10)
     else:
-        lo, hi = _limits(vals[finite], diverging, center, tuple(limits) if limits is not None else None)
+        lo, hi = _limits(vals[finite], diverging, center, limits)
         cm = colormaps[cmap]
         if diverging and lo < center < hi:
             norm = TwoSlopeNorm(vcenter=center, vmin=lo, vmax=hi)
@@ -281,7 +284,7 @@ def map_png(
         extend = "both" if below and above else "min" if below else "max" if above else "neither"
 
     face = [r for r, f in zip(rings, finite) if f]
-    coll = PolyCollection(face, array=vals[finite], cmap=cm, norm=norm, edgecolors="face", linewidths=0.1)
+    coll = PolyCollection(face, array=vals[finite], cmap=cm, norm=norm, edgecolors="face", linewidths=0.35)
     coll.set_clim(norm.vmin, norm.vmax)
     ax.add_collection(coll)
     has_nodata = bool((~finite).any())
@@ -291,7 +294,7 @@ def map_png(
                 [r for r, f in zip(rings, finite) if not f],
                 facecolors=NO_DATA_COLOUR,
                 edgecolors=NO_DATA_COLOUR,
-                linewidths=0.1,
+                linewidths=0.35,
                 label="no data",
             )
         )
@@ -302,7 +305,9 @@ def map_png(
         ol = _basemap.outline()
         national = (x1 - x0) > 250_000
         ax.add_collection(
-            LineCollection(ol["lad"], colors="#3a3a3a", linewidths=0.15 if national else 0.4, alpha=0.55, zorder=3)
+            LineCollection(
+                ol["lad"], colors="#3a3a3a", linewidths=0.15 if national else 0.4, alpha=0.55, zorder=3
+            )
         )
         ax.add_collection(LineCollection(ol["border"], colors="#222222", linewidths=0.6, zorder=4))
         ax.add_collection(LineCollection(ol["outline"], colors="#222222", linewidths=0.5, zorder=4))
@@ -313,17 +318,22 @@ def map_png(
     length = _nice_length(xl[1] - xl[0])
     bx1 = xl[1] - 0.04 * (xl[1] - xl[0])
     by = yl[0] + 0.035 * (yl[1] - yl[0])
-    ax.plot([bx1 - length, bx1], [by, by], color="#222222", lw=2.2, solid_capstyle="butt", zorder=5)
+    halo = [patheffects.withStroke(linewidth=3.5, foreground="white")]
+    ax.plot([bx1 - length, bx1], [by, by], color="#222222", lw=2.2, solid_capstyle="butt", zorder=5,
+            path_effects=halo)  # fmt: skip
     ax.text(bx1 - length / 2, by + 0.012 * (yl[1] - yl[0]), f"{length / 1000:g} km", ha="center", va="bottom",
-            fontsize=7, color="#222222", zorder=5)  # fmt: skip
+            fontsize=7, color="#222222", zorder=5, path_effects=halo)  # fmt: skip
 
     # Legend: colour bar, or ten classes; plus "no data".
     nodata_patch = Patch(facecolor=NO_DATA_COLOUR, edgecolor="#666666", linewidth=0.4, label="no data")
     side_x = (pad + mw + 0.2) / W
+    cbar = None
     if kind == "deciles":
         present = set(np.unique(vals[finite]).astype(int).tolist())
         handles = [
-            Patch(facecolor=cm(i), edgecolor="none", label=DECILE_LABELS[i] + ("" if i + 1 in present else " –"))
+            Patch(
+                facecolor=cm(i), edgecolor="none", label=DECILE_LABELS[i] + ("" if i + 1 in present else " –")
+            )
             for i in range(10)
         ]
         if has_nodata:
@@ -349,7 +359,7 @@ def map_png(
              color="#444444")  # fmt: skip
     fig.hl_meta = {  # type: ignore[attr-defined]  # for tests and callers that inspect the figure
         "extend": extend, "classes": kind, "outline": drew_outline, "display_res": target, "shown_res": (
-            _basemap.resolution_of(frame.get_column(cell))), "crs": proj.crs,
+            _basemap.resolution_of(frame.get_column(cell))), "crs": proj.crs, "colorbar": cbar,
     }  # fmt: skip
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
