@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import hyperlocal as hl
 import polars as pl
 import pytest
 from hyperlocal import build, ons
@@ -61,8 +62,8 @@ def test_every_example_parses_into_typed_objects(data: Path, tmp_path: Path) -> 
         (("[health_change]", "[health_chnage]"), ["unknown key 'health_chnage'", "valid keys: "]),
         (('labels = ["2011", "2021"]', 'labls = ["2011", "2021"]'), ["unknown key 'health_change.labls'",
                                                                        "valid keys in [health_change]"]),
-        (("resolutions = [7]", 'resolutions = "7"'), ["'project.resolutions' = '7' has the wrong type", "list"]),
-        (("resolutions = [7]", "resolutions = [16]"), ["expected a list of integers 0..15"]),
+        (("resolutions = [7, 6]", 'resolutions = "7"'), ["'project.resolutions' = '7' has the wrong type", "list"]),
+        (("resolutions = [7, 6]", "resolutions = [16]"), ["expected a list of integers 0..15"]),
         (('programme = { input = "left_behind" }', 'programme = { input = "left_behnd" }'),
          ["'health_change.programme.input' = 'left_behnd' is not an input", "defined inputs: "]),
         (("lsoa21_pwc_ew_bng.parquet", "lsoa21_pwc_ew_bng.parquett"), ["'inputs.lsoa21.path'", "no such file"]),
@@ -137,12 +138,22 @@ def test_national_build_conserves_every_count_and_records_it(national: tuple[Pat
     for info in m["inputs"].values():
         for f in info["files"]:
             assert build.sha256_file(Path(f["path"])) == f["sha256"]
-    assert m["project"]["resolutions"] == [7] and m["versions"]["hyperlocal"]
+    assert m["project"]["resolutions"] == [7, 6] and m["versions"]["hyperlocal"]
     comparison = pl.read_csv(out / "comparison_res7.csv")
     assert set(comparison["group"]) == {"programme", "all", "comparator"}
     assert hc["programme"]["areas"] == 1_262
     dep = m["steps"]["deprivation_res7"]["audit"]
     assert abs(dep["mass"]["population"]["out"] - dep["mass"]["population"]["in"]) < 1e-6
+    # res 6 is the same crosswalk nested: its cells are the res-7 cells' parents, with the same totals
+    s6 = pl.read_parquet(out / "health_change_res6.parquet")
+    parents = hl.cell_to_parent(surface["cell"], 6).unique()
+    assert set(s6["cell"].to_list()) == set(parents.to_list())
+    assert s6["population_2021"].sum() == pytest.approx(surface["population_2021"].sum(), rel=1e-12)
+    # one offline HTML map with the three health layers and the deprivation deciles, drawn at map_resolution 6
+    html = (out / "map.html").read_text()
+    assert "Content-Security-Policy" in html and "http://" not in html and "https://" not in html
+    assert m["steps"]["map_html"]["audit"]["layers"] == 4
+    assert m["steps"]["map_html"]["audit"]["cells"][0] == s6.height
 
 
 def test_rerun_skips_unchanged_steps_and_rebuilds_changed_ones(
@@ -185,14 +196,15 @@ def test_a_failed_build_leaves_earlier_outputs_intact(
     with pytest.raises(InvalidInputError, match="simulated failure"):
         build.run_build(project, progress=False, log=lambda s: None)
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["deprivation_res7.csv", "deprivation_res7.parquet", "deprivation_res7.png", "manifest.json"]
+    dep = [f"deprivation_res{r}.{ext}" for r in (6, 7) for ext in ("csv", "parquet", "png")]
+    assert names == sorted([*dep, "manifest.json"])
     m = json.loads((out / "manifest.json").read_text())
-    assert list(m["steps"]) == ["deprivation_res7"]  # the finished step is recorded, nothing else
+    assert list(m["steps"]) == ["deprivation_res7", "deprivation_res6"]  # finished steps recorded, nothing else
     monkeypatch.undo()
     logged: list[str] = []
-    with pytest.warns(SkippedRowsWarning, match="Welsh|3132 cell"):  # cells without an English IMD decile
+    with pytest.warns(SkippedRowsWarning, match=r"cell\(s\) with residents have a null"):  # Wales: no English IMD
         result = build.run_build(project, progress=False, log=logged.append)
-    assert result.skipped == ["deprivation_res7"] and "health_change_res7" in result.built
+    assert result.skipped == ["deprivation_res7", "deprivation_res6"] and "health_change_res7" in result.built
 
 
 def test_greater_manchester_polygons_at_res9(data: Path, tmp_path: Path) -> None:

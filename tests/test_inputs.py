@@ -173,7 +173,8 @@ def test_every_public_function_on_empty_input(name: str, tmp_path: Path) -> None
 
 
 def test_every_public_function_is_covered() -> None:
-    frames = {"map_png", "write", "read_areas", "exceptions", "synth", "crosswalk"}
+    frames = {"map_png", "map_html", "MapLayer", "display_resolution"}
+    frames |= {"write", "read_areas", "exceptions", "synth", "crosswalk"}
     names = {
         n.split("_parquet")[0].split("_csv")[0].split("_area")[0].split("_weighted")[0]
         for n in _empty_cases(Path("."))

@@ -514,24 +514,42 @@ class _Context:
         return {"outputs": files, "audit": audit}
 
     def map_html(self) -> dict[str, Any]:
-        from . import plot
+        from .webmap import MapLayer, map_html
 
-        layers = list(self._html_layers())
-        path = self.out / "map.html"
-        if not hasattr(plot, "map_html") or not layers:
+        layers = [MapLayer(**layer) for layer in self._html_layers()]
+        if not layers:
             return {"outputs": [], "audit": {"layers": 0}}
-        plot.map_html(layers, path, title=self.project.name)
-        return {"outputs": [path], "audit": {"layers": len(layers)}}
+        title = f"{self.project.name} (map: H3 resolution {self._html_resolution()})"
+        path = map_html(layers, self.out / "map.html", title=title)
+        return {"outputs": [path], "audit": {"layers": len(layers), "cells": [ly.table.height for ly in layers]}}
+
+    def _html_resolution(self) -> int:
+        """``map_resolution`` if built, else the built resolution nearest to it (default: the coarsest)."""
+        p = self.project
+        r = p.map_resolution or min(p.resolutions)
+        return r if r in p.resolutions else min(p.resolutions, key=lambda x: abs(x - r))
 
     def _html_layers(self) -> Iterator[dict[str, Any]]:
         p = self.project
-        r = p.map_resolution or min(p.resolutions)
-        if r not in p.resolutions:
-            r = min(p.resolutions, key=lambda x: abs(x - r))
+        r = self._html_resolution()
         if p.health_change:
             t = self.table(f"health_change_res{r}", f"health_change_res{r}")
-            yield {"table": t, "column": "very_good_excess_pp", "label": "Excess change, very good health (pp)",
-                   "diverging": True, "population": f"population_{p.health_change.labels[1]}"}  # fmt: skip
+            a, b = p.health_change.labels
+            # Cells flagged small (or present in one year only) are drawn as no data, as in the PNG map.
+            cols = [f"{v}_{s}" for v in ("very_good_excess", "bad_or_very_bad_change") for s in ("pp", "lo", "hi")]
+            cols += [f"bad_or_very_bad_pct_{b}", f"bad_or_very_bad_pct_{b}_lo", f"bad_or_very_bad_pct_{b}_hi"]
+            t = t.with_columns(pl.when(pl.col("small")).then(None).otherwise(pl.col(c)).alias(c) for c in cols)
+            pop = f"population_{b}"
+            hidden = f"suppressed: fewer than {p.health_change.min_population:g} residents in a year, or one year only"
+            yield {"table": t, "column": "very_good_excess_pp", "lo": "very_good_excess_lo",
+                   "hi": "very_good_excess_hi", "diverging": True, "cmap": "RdBu", "population": pop, "nodata": hidden,
+                   "label": f"Excess change in very good health {a}–{b} (pp, cell − all cells)"}  # fmt: skip
+            yield {"table": t, "column": "bad_or_very_bad_change_pp", "lo": "bad_or_very_bad_change_lo",
+                   "hi": "bad_or_very_bad_change_hi", "label": f"Change in bad or very bad health {a}–{b} (pp)",
+                   "diverging": True, "cmap": "RdBu_r", "population": pop, "nodata": hidden}  # fmt: skip
+            yield {"table": t, "column": f"bad_or_very_bad_pct_{b}", "lo": f"bad_or_very_bad_pct_{b}_lo",
+                   "hi": f"bad_or_very_bad_pct_{b}_hi", "label": f"Bad or very bad health {b} (%)",
+                   "cmap": "magma_r", "population": pop, "nodata": hidden}  # fmt: skip
         if p.deprivation:
             t = self.table(f"deprivation_res{r}", f"deprivation_res{r}")
             yield {"table": t, "column": "decile", "label": "Deprivation decile", "classes": "deciles",

@@ -69,6 +69,8 @@ class MapLayer:
     limits
         ``(lo, hi)`` of the colour scale (default: 2nd–98th percentiles); values beyond take the end colours and
         the legend shows an arrow at that end.
+    nodata
+        Legend and tooltip text for null values (e.g. "suppressed: fewer than 100 residents").
     """
 
     table: pl.DataFrame | FrameLike
@@ -83,6 +85,7 @@ class MapLayer:
     population: str | None = None
     cmap: str | None = None
     limits: Sequence[float] | None = None
+    nodata: str = "no data"
 
 
 def _b64(a: np.ndarray) -> str:
@@ -145,6 +148,7 @@ def _layer_payload(i: int, layer: MapLayer, union: pl.DataFrame) -> dict[str, An
         "values": _b64(vals),
         "present": None if present_mask.all() else _b64(present_mask.astype(np.uint8)),
         "nodata": bool((present_mask & ~np.isfinite(vals)).any()),
+        "nodataLabel": layer.nodata,
     }
     for key, col in (("ilo", layer.lo), ("ihi", layer.hi), ("pop", layer.population)):
         out[key] = _b64(_f32(t.get_column(col))) if col else None

@@ -238,7 +238,7 @@
     }
     if (L.nodata) {
       var row = el("div", "hl-class"), sw = el("span", "hl-swatch");
-      sw.style.background = D.nodata; row.appendChild(sw); row.appendChild(el("span", "", "no data"));
+      sw.style.background = D.nodata; row.appendChild(sw); row.appendChild(el("span", "", L.nodataLabel || "no data"));
       box.appendChild(row);
     }
   }
@@ -276,7 +276,7 @@
   function showTip(i, px, py) {
     var Ly = layers[current], L = Ly.L, v = Ly.values[i];
     tip.textContent = "";
-    var head = el("div", "hl-tt-value", L.label + ": " + (L.kind === "deciles" && v === v ? String(Math.round(v)) : fmt(v)));
+    var head = el("div", "hl-tt-value", L.label + ": " + (L.kind === "deciles" && v === v ? String(Math.round(v)) : (v === v ? fmt(v) : (L.nodataLabel || "no data"))));
     tip.appendChild(head);
     if (Ly.ilo && Ly.ihi && v === v) tip.appendChild(el("div", "hl-tt-interval", "interval: " + fmt(Ly.ilo[i]) + " \u2013 " + fmt(Ly.ihi[i])));
     if (Ly.pop) tip.appendChild(el("div", "hl-tt-pop", "population: " + fmt(Ly.pop[i])));
