@@ -8,4 +8,5 @@ import tomllib
 meta = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
 group = sys.argv[1] if len(sys.argv) > 1 else "core"
 deps = meta["dependencies"] if group == "core" else meta["optional-dependencies"][group]
-print(" ".join(deps))
+# One word per requirement (the Makefile word-splits the list): spaces inside markers are dropped.
+print(" ".join("".join(d.split()) for d in deps))

@@ -97,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
         "map.html and manifest.json in --out-dir. --synthetic builds the seeded synthetic nation instead.",
     )
     d.add_argument("--out-dir", default="demo", help="output folder (default: demo)")
-    d.add_argument("--resolution", type=int, default=None, help="H3 resolution (default: 7; synthetic: 8)")
+    d.add_argument("--resolution", type=int, default=None,
+                   help="H3 resolution (default: 7, with res 6 for the HTML map; synthetic: 8)")  # fmt: skip
     d.add_argument("--force", action="store_true", help="rebuild even if the outputs are up to date")
     d.add_argument("--synthetic", action="store_true", help="the synthetic nation (tests, benchmarks)")
     d.add_argument("--seed", type=int, default=0, help="synthetic: seed of the nation (default: 0)")
@@ -339,6 +340,7 @@ def _check_resolution(value: int, flag: str = "--resolution") -> int:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from . import pipeline
 
+    chosen = args.resolution is not None
     if args.resolution is None:
         args.resolution = 8 if args.synthetic else 7
     _check_resolution(args.resolution)
@@ -349,7 +351,9 @@ def _cmd_demo(args: argparse.Namespace) -> None:
         from .project import load_project
 
         project = load_project(Path(__file__).parent / "data" / "demo" / "demo.toml")
-        project = dataclasses.replace(project, out_dir=Path(args.out_dir).resolve(), resolutions=(args.resolution,))
+        project = dataclasses.replace(project, out_dir=Path(args.out_dir).resolve())
+        if chosen:  # the project's own resolutions (7, and 6 for the map) unless one is asked for
+            project = dataclasses.replace(project, resolutions=(args.resolution,), map_resolution=args.resolution)
         result = run_build(project, force=args.force, progress=not args.quiet)
         print(describe(result))
         return
