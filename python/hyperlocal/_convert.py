@@ -41,6 +41,18 @@ def with_codes(err: InvalidInputError, codes: pl.Series) -> InvalidInputError:
     )
 
 
+def shift_rows(err: InvalidInputError, offset: int) -> InvalidInputError:
+    """The same error with the row numbers it names counted from ``offset`` (a streamed batch's first row)."""
+    if not offset:
+        return err
+    text = _FIRST_ROWS.sub(
+        lambda m: m.group(0).replace(m.group(1), ", ".join(str(int(i) + offset) for i in m.group(1).split(","))),
+        str(err),
+        count=1,
+    )
+    return type(err)(text)
+
+
 def check_on_invalid(on_invalid: str) -> bool:
     """Return True for "skip", False for "raise"."""
     if on_invalid not in ("raise", "skip"):

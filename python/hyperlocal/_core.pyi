@@ -69,6 +69,14 @@ def count_points(
     nested: bool,
     skip: bool,
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint32], _Rows]: ...
+def merge_counts(
+    a_cells: npt.NDArray[np.uint64],
+    a_groups: npt.NDArray[np.uint32],
+    a_counts: npt.NDArray[np.uint64],
+    b_cells: npt.NDArray[np.uint64],
+    b_groups: npt.NDArray[np.uint32],
+    b_counts: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint64]]: ...
 def is_release_build() -> bool: ...
 def area_method_names() -> list[tuple[int, str]]: ...
 def polygon_crosswalk(

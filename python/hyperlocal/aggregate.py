@@ -10,7 +10,7 @@ not depend on the number of threads.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -29,6 +29,7 @@ from ._convert import (
     require_columns,
     rows_text,
     series_from_numpy,
+    shift_rows,
 )
 from .exceptions import InvalidInputError, UnmatchedAreasWarning
 
@@ -305,6 +306,7 @@ def count_points(
     by: str | Sequence[str] = (),
     nested: bool = True,
     on_invalid: OnInvalid = "raise",
+    batch_rows: int = 2_000_000,
 ) -> pl.DataFrame:
     """Count point events per cell (and per ``by`` group) at ``resolution``.
 
@@ -313,7 +315,13 @@ def count_points(
     in parallel and run-length counted in place. No cell column is materialised in Python, the columns are read
     chunk by chunk without copying, and extra memory is about 8 bytes per event plus the output.
 
-    ``events``: a Polars DataFrame or LazyFrame, a pandas DataFrame or an Arrow table.
+    ``events``: a Polars DataFrame, a pandas DataFrame or an Arrow table, counted in memory; or a Polars
+    **LazyFrame** (e.g. ``pl.scan_parquet("events/*.parquet")``), which is **streamed**: only the coordinate and
+    ``by`` columns are read, ``batch_rows`` rows at a time (``LazyFrame.collect_batches``); each batch is
+    counted by the core and merged into a running total of (cell, group) counts by the core's linear merge of
+    sorted runs (``_core.merge_counts``; integers, so exact, associative and commutative). Memory is bounded by
+    one batch plus the output, whatever the number of events; the result is identical to the in-memory call on
+    the same rows. Row numbers in errors and warnings count from the start of the stream.
 
     ``by`` columns: Enum columns are cheapest (their codes are used directly); String columns are coded by
     their sorted distinct values; other types are ranked. Groups come out in that order. Any number of
@@ -336,16 +344,26 @@ def count_points(
     """
     skip = check_on_invalid(on_invalid)
     res = check_resolution(resolution)
-    events = as_frame(events, "events")
     by = _names(by)
     if (easting is None) != (northing is None):
         raise InvalidInputError("easting/northing: give both column names, or neither (to use lat/lng)")
     bng = easting is not None and northing is not None
-    xy = [easting, northing] if bng else [lat, lng]
+    xy: list[str] = [easting, northing] if bng else [lat, lng]  # type: ignore[list-item]
+    if isinstance(events, pl.LazyFrame):
+        return count_stream(events, xy=xy, by=by, res=res, bng=bng, nested=nested, skip=skip, batch_rows=batch_rows)
+    events = as_frame(events, "events")
     require_columns(events, [*xy, *by], "events")
+    cells, g, counts, bad, decoder = _count_frame(events, xy, by, res, bng, nested, skip)
+    report_skipped(f"count_points({xy[0]}/{xy[1]})", bad)
+    return _count_output(cells, g, counts, decoder, by)
+
+
+def _count_frame(
+    events: pl.DataFrame, xy: list[str], by: list[str], res: int, bng: bool, nested: bool, skip: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, list[int]], pl.DataFrame | None]:
+    """Count one in-memory frame: (cells, local group codes, counts, skipped rows, decoder of the codes)."""
     coords = []
     for c in xy:
-        assert c is not None
         s = events.get_column(c)
         if not (s.dtype.is_numeric() or s.dtype == pl.Null):
             raise InvalidInputError(f"{c}: expected a numeric column, got {s.dtype}")
@@ -363,10 +381,91 @@ def count_points(
     cells, g, counts, bad = _core.count_points(
         _chunks(aligned[0]), _chunks(aligned[1]), groups, n_groups, res, bng, bool(nested), skip
     )
-    report_skipped(f"count_points({xy[0]}/{xy[1]})", bad)
+    return cells, g, counts, bad, decoder
+
+
+def _count_output(
+    cells: np.ndarray, g: np.ndarray, counts: np.ndarray, decoder: pl.DataFrame | None, by: list[str]
+) -> pl.DataFrame:
     out = [series_from_numpy("cell", cells)]
     if decoder is not None:
         gi = series_from_numpy("g", g)
         out += [decoder.get_column(c).gather(gi) for c in by]
     out.append(series_from_numpy("count", counts))
     return pl.DataFrame(out)
+
+
+def count_stream(
+    events: pl.LazyFrame,
+    *,
+    xy: list[str],
+    by: list[str],
+    res: int,
+    bng: bool,
+    nested: bool,
+    skip: bool,
+    batch_rows: int,
+    progress: Callable[[int], object] | None = None,
+) -> pl.DataFrame:
+    """Streamed :func:`count_points` of a LazyFrame (see there); ``progress(rows)`` is called after each batch."""
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+        raise InvalidInputError(f"batch_rows: got {batch_rows!r}, expected a positive integer")
+    schema = events.collect_schema()
+    missing = [c for c in [*xy, *by] if c not in schema]
+    if missing:
+        raise InvalidInputError(f"events: missing column(s) {missing}; available: {list(schema)}")
+    total = (np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.uint64))
+    combos: pl.DataFrame | None = None  # every group seen so far: the by columns and its global code
+    offset, n_bad, first_bad = 0, 0, list[int]()
+    for batch in events.select(*xy, *by).collect_batches(chunk_size=batch_rows, maintain_order=True):
+        try:
+            cells, g, counts, bad, decoder = _count_frame(batch, xy, by, res, bng, nested, skip)
+        except InvalidInputError as e:
+            raise shift_rows(e, offset) from None
+        if bad[0]:
+            n_bad += bad[0]
+            first_bad += [offset + i for i in bad[1]][: KEEP - len(first_bad)]
+        if decoder is not None:
+            combos, to_global = _global_codes(combos, decoder, by)
+            g = to_global[g]
+            if to_global.size > 1 and not (np.diff(to_global.astype(np.int64)) > 0).all():
+                # new groups arrived out of order: put the batch's run in (cell, global code) order for the merge
+                order = np.lexsort((g, cells))
+                cells, g, counts = cells[order], g[order], counts[order]
+        total = _core.merge_counts(*total, cells, g.astype(np.uint32), counts.astype(np.uint64))
+        offset += batch.height
+        if progress is not None:
+            progress(batch.height)
+    report_skipped(f"count_points({xy[0]}/{xy[1]})", (n_bad, first_bad))
+    cells, g, counts = total
+    wide = counts.size and int(counts.max()) > np.iinfo(np.uint32).max
+    out = _count_output(cells, g, counts if wide else counts.astype(np.uint32), None, [])
+    if not by:
+        return out
+    assert combos is not None or cells.size == 0
+    if combos is None:  # no events at all: the groups' columns, empty, with the in-memory dtypes
+        empty = _count_frame(events.select(*xy, *by).head(0).collect(), xy, by, res, bng, nested, skip)[4]
+        assert empty is not None
+        return pl.concat([out.select("cell"), empty.head(0), out.select("count")], how="horizontal")
+    decoded = combos.sort("__code").drop("__code").gather(series_from_numpy("g", g))
+    out = pl.concat([out.select("cell"), decoded, out.select("count")], how="horizontal")
+    return out.sort(["cell", *by], maintain_order=True)  # the in-memory order: cell, then the groups' order
+
+
+def _global_codes(
+    combos: pl.DataFrame | None, decoder: pl.DataFrame, by: list[str]
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """Add a batch's groups to ``combos`` (new ones get the next codes); map its local codes to global ones."""
+    if combos is None:
+        combos = decoder.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__code"))
+        return combos, combos.get_column("__code").to_numpy()
+    joined = decoder.join(combos, on=by, how="left", maintain_order="left", nulls_equal=True)
+    new = joined.get_column("__code").is_null()
+    if new.any():
+        start = combos.height
+        added = decoder.filter(new).with_columns(
+            (pl.int_range(pl.len(), dtype=pl.UInt32) + start).alias("__code")
+        )
+        combos = pl.concat([combos, added.cast(combos.schema)])  # type: ignore[arg-type]
+        joined = decoder.join(combos, on=by, how="left", maintain_order="left", nulls_equal=True)
+    return combos, joined.get_column("__code").to_numpy()

@@ -240,6 +240,30 @@ Paths are relative to the config file. Unknown keys, wrong types and missing fil
 Paths are relative to the config file. Unknown keys, wrong types and missing files are errors.""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    c = sub.add_parser(
+        "count",
+        help="count point events per cell (and group), streaming Parquet/CSV files of any size",
+        description="Count events per H3 cell at --resolution, optionally per --by group, streaming the input "
+        "in batches with bounded memory (a year of national GP appointments does not need to fit in memory): "
+        "only the coordinate and --by columns are read. --events takes a file, a glob ('events/*.parquet', "
+        "quoted) or a folder of Parquet files. The result equals the in-memory count_points. "
+        "Example: hyperlocal count --events 'events/*.parquet' --resolution 9 --by service --out counts.parquet",
+    )
+    c.add_argument("--events", required=True, help="Parquet file, glob or folder (or a CSV file)")
+    c.add_argument("--resolution", type=int, required=True, help="H3 resolution, 0..15")
+    c.add_argument("--out", required=True, help="output: .parquet (GeoParquet with hexagons) or .csv")
+    c.add_argument("--by", default="", help="comma-separated group columns (e.g. service)")
+    c.add_argument("--lat", default="lat", help="latitude column (default lat)")
+    c.add_argument("--lng", default="lng", help="longitude column (default lng)")
+    c.add_argument("--easting", default=None, help="BNG easting column (with --northing, instead of lat/lng)")
+    c.add_argument("--northing", default=None, help="BNG northing column")
+    c.add_argument("--geometric", action="store_true",
+                   help="cell that contains each point (default: nested, the res-15 cell's ancestor)")  # fmt: skip
+    c.add_argument("--on-invalid", choices=("raise", "skip"), default="raise",
+                   help="bad coordinates: stop (default) or skip them and report how many")  # fmt: skip
+    c.add_argument("--batch-rows", type=int, default=2_000_000, help="rows per batch (default 2,000,000)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+
     b = sub.add_parser(
         "build",
         help="run a project file: every surface, at every resolution, with maps, an HTML map and a manifest",
@@ -549,6 +573,68 @@ def _cmd_demand(args: argparse.Namespace) -> None:
         print(f"wrote {kind}: {path}")
 
 
+def _cmd_count(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .aggregate import count_stream
+    from .io import WRITE_SUFFIXES, check_output_path, write
+
+    res = _check_resolution(args.resolution)
+    try:
+        check_output_path(args.out, WRITE_SUFFIXES)
+    except InvalidInputError as e:
+        raise UsageError(f"--out {e}") from e
+    if args.batch_rows < 1:
+        raise UsageError(f"--batch-rows: got {args.batch_rows}, expected a positive number of rows")
+    if (args.easting is None) != (args.northing is None):
+        raise UsageError("give both --easting and --northing, or neither (to use --lat/--lng)")
+    events, total = _scan_events(args.events)
+    bng = args.easting is not None
+    xy = [args.easting, args.northing] if bng else [args.lat, args.lng]
+    with tqdm(total=total, unit="row", unit_scale=True, desc="count", disable=args.quiet) as bar:
+        try:
+            counts = count_stream(events, xy=xy, by=_list(args.by), res=res, bng=bng, nested=not args.geometric,
+                                  skip=args.on_invalid == "skip", batch_rows=args.batch_rows,
+                                  progress=bar.update)  # fmt: skip
+        except HyperlocalError as e:
+            raise type(e)(f"--events {args.events}: {e}") from e
+        except pl.exceptions.PolarsError as e:  # a file that turns out unreadable half-way
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InvalidInputError(f"--events {args.events}: could not be read ({first})") from e
+    write(counts, args.out)
+    n = int(counts["count"].sum()) if counts.height else 0
+    print(f"counted {n:,} events in {counts.height:,} (cell, group) rows; wrote {args.out}")
+
+
+def _scan_events(spec: str) -> tuple[pl.LazyFrame, int | None]:
+    """A LazyFrame over a Parquet file / glob / folder or a CSV file, and its row count when metadata has it."""
+    import glob
+
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(str(f) for f in path.rglob("*.parquet"))
+        if not files:
+            raise UsageError(f"--events {spec}: the folder holds no .parquet files")
+    elif any(ch in spec for ch in "*?["):
+        files = sorted(glob.glob(spec, recursive=True))
+        if not files:
+            raise UsageError(f"--events {spec}: no file matches this pattern")
+    else:
+        files = [str(_existing(spec, "--events"))]
+    csv = [f for f in files if f.lower().endswith((".csv", ".csv.gz"))]
+    try:
+        if csv:
+            if len(csv) != len(files):
+                raise UsageError(f"--events {spec}: mixes CSV and other files")
+            return pl.scan_csv(files), None
+        lf = pl.scan_parquet(files)
+        total = lf.select(pl.len()).collect().item()  # from the Parquet footers, no data read
+    except (pl.exceptions.ComputeError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidInputError(f"--events {spec}: not readable as Parquet ({first})") from e
+    return lf, int(total)
+
+
 def _cmd_build(args: argparse.Namespace) -> None:
     import dataclasses
 
@@ -567,6 +653,7 @@ def _cmd_build(args: argparse.Namespace) -> None:
 
 _COMMANDS = {
     "build": _cmd_build,
+    "count": _cmd_count,
     "demo": _cmd_demo,
     "grid": _cmd_grid,
     "health-change": _cmd_health,

@@ -409,11 +409,169 @@ pub fn count_latlng(
     )
 }
 
+/// Sorted (cell, group) counts: the partial aggregate of a batch of points, and the running total of a stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergedCounts {
+    pub cells: Vec<u64>,
+    pub groups: Vec<u32>,
+    pub counts: Vec<u64>,
+}
+
+/// A borrowed run of counts (the columns of a [`MergedCounts`], or arrays from the caller).
+#[derive(Debug, Clone, Copy)]
+pub struct CountsRun<'a> {
+    pub cells: &'a [u64],
+    pub groups: &'a [u32],
+    pub counts: &'a [u64],
+}
+
+impl MergedCounts {
+    pub fn run(&self) -> CountsRun<'_> {
+        CountsRun {
+            cells: &self.cells,
+            groups: &self.groups,
+            counts: &self.counts,
+        }
+    }
+}
+
+/// Merge two runs of counts, each sorted by (cell, group) with unique keys, into one such run: counts of the
+/// same key are added. Linear in the total length; exact (integers), so the merge is associative and
+/// commutative and a stream of batches gives the counts of the whole.
+pub fn merge_counts(a: CountsRun<'_>, b: CountsRun<'_>) -> Result<MergedCounts> {
+    for r in [a, b] {
+        check_len("groups", r.groups.len(), "cells", r.cells.len())?;
+        check_len("counts", r.counts.len(), "cells", r.cells.len())?;
+    }
+    let (na, nb) = (a.cells.len(), b.cells.len());
+    let mut out = MergedCounts {
+        cells: Vec::with_capacity(na.max(nb)),
+        groups: Vec::with_capacity(na.max(nb)),
+        counts: Vec::with_capacity(na.max(nb)),
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < na || j < nb {
+        let ka = (i < na).then(|| (a.cells[i], a.groups[i]));
+        let kb = (j < nb).then(|| (b.cells[j], b.groups[j]));
+        let (key, count) = match (ka, kb) {
+            (Some(x), Some(y)) if x == y => {
+                let c = a.counts[i] + b.counts[j];
+                i += 1;
+                j += 1;
+                (x, c)
+            }
+            (Some(x), Some(y)) if x < y => {
+                i += 1;
+                (x, a.counts[i - 1])
+            }
+            (Some(x), None) => {
+                i += 1;
+                (x, a.counts[i - 1])
+            }
+            (_, Some(y)) => {
+                j += 1;
+                (y, b.counts[j - 1])
+            }
+            (None, None) => unreachable!("the loop runs while one run has keys left"),
+        };
+        out.cells.push(key.0);
+        out.groups.push(key.1);
+        out.counts.push(count);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cells::latlng_to_cell;
     use proptest::prelude::*;
+
+    fn run(keys: &[(u64, u32, u64)]) -> MergedCounts {
+        MergedCounts {
+            cells: keys.iter().map(|k| k.0).collect(),
+            groups: keys.iter().map(|k| k.1).collect(),
+            counts: keys.iter().map(|k| k.2).collect(),
+        }
+    }
+
+    #[test]
+    fn merged_batches_equal_the_counts_of_the_whole() {
+        // 20,000 points counted whole, and in 7 uneven batches merged in two different orders
+        let lat: Vec<f64> = (0..20_000)
+            .map(|i| 50.0 + (i * 7919 % 5003) as f64 * 1e-3)
+            .collect();
+        let lng: Vec<f64> = (0..20_000)
+            .map(|i| -3.0 + (i * 104_729 % 4001) as f64 * 1e-3)
+            .collect();
+        let grp: Vec<u32> = (0..20_000).map(|i| (i * 31 % 3) as u32).collect();
+        let res = Resolution::try_from(7).unwrap();
+        let whole = count_latlng(&lat, &lng, Some(&grp), 3, res, OnInvalid::Raise).unwrap();
+        let cuts = [0, 1, 1000, 1001, 5000, 12_345, 19_999, 20_000];
+        let parts: Vec<MergedCounts> = cuts
+            .windows(2)
+            .map(|w| {
+                let (s, e) = (w[0], w[1]);
+                let p = count_latlng(
+                    &lat[s..e],
+                    &lng[s..e],
+                    Some(&grp[s..e]),
+                    3,
+                    res,
+                    OnInvalid::Raise,
+                )
+                .unwrap();
+                MergedCounts {
+                    cells: p.cells,
+                    groups: p.groups,
+                    counts: p.counts.iter().map(|&c| u64::from(c)).collect(),
+                }
+            })
+            .collect();
+        let merge = |a: &MergedCounts, b: &MergedCounts| merge_counts(a.run(), b.run()).unwrap();
+        let forward = parts
+            .iter()
+            .fold(MergedCounts::default(), |acc, p| merge(&acc, p));
+        let backward = parts
+            .iter()
+            .rev()
+            .fold(MergedCounts::default(), |acc, p| merge(p, &acc));
+        assert_eq!(forward, backward);
+        assert_eq!(forward.cells, whole.cells);
+        assert_eq!(forward.groups, whole.groups);
+        assert_eq!(
+            forward.counts,
+            whole
+                .counts
+                .iter()
+                .map(|&c| u64::from(c))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(forward.counts.iter().sum::<u64>(), 20_000);
+    }
+
+    #[test]
+    fn merge_adds_equal_keys_and_keeps_order() {
+        let a = run(&[(1, 0, 2), (1, 2, 1), (5, 0, 4)]);
+        let b = run(&[(0, 9, 1), (1, 2, 3), (5, 1, 1), (9, 0, 7)]);
+        let m = merge_counts(a.run(), b.run()).unwrap();
+        assert_eq!(
+            m,
+            run(&[
+                (0, 9, 1),
+                (1, 0, 2),
+                (1, 2, 4),
+                (5, 0, 4),
+                (5, 1, 1),
+                (9, 0, 7)
+            ])
+        );
+        assert_eq!(merge_counts(b.run(), a.run()).unwrap(), m);
+        assert_eq!(
+            merge_counts(MergedCounts::default().run(), a.run()).unwrap(),
+            a
+        );
+    }
 
     #[test]
     fn counts_match_cells_computed_separately() {

@@ -341,6 +341,37 @@ fn count_points<'py>(
     ))
 }
 
+/// Merge two runs of (cell, group) counts, each sorted by key with unique keys (see
+/// `aggregate::merge_counts`): the running total of a streamed `count_points`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn merge_counts<'py>(
+    py: Python<'py>,
+    a_cells: PyReadonlyArray1<'py, u64>,
+    a_groups: PyReadonlyArray1<'py, u32>,
+    a_counts: PyReadonlyArray1<'py, u64>,
+    b_cells: PyReadonlyArray1<'py, u64>,
+    b_groups: PyReadonlyArray1<'py, u32>,
+    b_counts: PyReadonlyArray1<'py, u64>,
+) -> PyResult<(Arr<'py, u64>, Arr<'py, u32>, Arr<'py, u64>)> {
+    let a = aggregate::CountsRun {
+        cells: a_cells.as_slice()?,
+        groups: a_groups.as_slice()?,
+        counts: a_counts.as_slice()?,
+    };
+    let b = aggregate::CountsRun {
+        cells: b_cells.as_slice()?,
+        groups: b_groups.as_slice()?,
+        counts: b_counts.as_slice()?,
+    };
+    let m = run(py, || aggregate::merge_counts(a, b))?;
+    Ok((
+        m.cells.into_pyarray(py),
+        m.groups.into_pyarray(py),
+        m.counts.into_pyarray(py),
+    ))
+}
+
 /// (code, name) of every area-crosswalk method, so Python never mirrors the core's codes.
 #[pyfunction]
 fn area_method_names() -> Vec<(u8, &'static str)> {
@@ -437,6 +468,7 @@ fn is_release_build() -> bool {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(latlng_to_cell, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_counts, m)?)?;
     m.add_function(wrap_pyfunction!(bng_to_latlng, m)?)?;
     m.add_function(wrap_pyfunction!(validate_cells, m)?)?;
     m.add_function(wrap_pyfunction!(cell_resolutions, m)?)?;
