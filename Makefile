@@ -52,6 +52,7 @@ test-python: browser
 bench: build $(VENV)/.deps-bench
 	$(PY) -m pytest benches -q --benchmark-enable --benchmark-only --benchmark-json=benches/results/latest.json
 	$(PY) benches/memory.py benches/results/memory.json
+	$(PY) benches/streaming.py benches/results/streaming.json benches/results/streaming.md
 	$(PY) benches/report.py benches/results/latest.json benches/results/latest.md
 	cat benches/results/latest.md
 
