@@ -193,7 +193,7 @@ def _join_rows(values: pl.DataFrame, xw: pl.DataFrame, code: str) -> pl.DataFram
             UnmatchedAreasWarning,
             stacklevel=3,
         )
-    return xw.join(index, on=code, how="inner")
+    return xw.join(index, on=code, how="inner", maintain_order="left")  # crosswalk row order: a fixed summation order
 
 
 def rollup(
