@@ -131,8 +131,12 @@ def apportion(
     InvalidInputError
         Codes of ``values`` absent from the crosswalk (named), nulls, negative counts, duplicate codes.
     """
-    values, crosswalk = as_frame(values, "values"), as_frame(crosswalk, "crosswalk")
     extensive, intensive = _names(extensive), _names(intensive)
+    if isinstance(values, pl.LazyFrame):  # read only the columns used (one row per area: collected, see README)
+        cols = [c for c in dict.fromkeys([code, *extensive, *intensive, weight]) if c]
+        if set(cols) <= set(values.collect_schema()):
+            values = values.select(cols)
+    values, crosswalk = as_frame(values, "values"), as_frame(crosswalk, "crosswalk")
     _check_columns(extensive, intensive, weight)
     if not extensive and not intensive:
         raise InvalidInputError("apportion: name at least one extensive or intensive column")
