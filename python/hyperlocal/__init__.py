@@ -42,6 +42,7 @@ from .deprivation import carstairs, deciles, deprivation_surface, imd_score, tow
 from .health import compare_groups, health_change
 from .io import read_areas, write
 from .plot import map_png
+from .spatial import global_moran, local_gi, local_moran, neighbours, smooth
 
 __version__ = _core.__version__
 
@@ -76,6 +77,11 @@ __all__ = [
     "exceptions",
     "latlng_to_cell",
     "map_png",
+    "neighbours",
+    "smooth",
+    "local_gi",
+    "local_moran",
+    "global_moran",
     "read_areas",
     "rollup",
     "string_to_cell",
