@@ -9,8 +9,11 @@
 //! Conditional randomisation (Anselin 1995): location i keeps its own value and its k_i neighbour values are
 //! replaced by k_i values drawn without replacement from the other n − 1 locations. Draw r of location i uses
 //! its own counter-based generator, SplitMix64 (Steele, Lea & Flood 2014) seeded from a hash of
-//! (seed, cell id of i, r); a k_i-subset of the other locations is drawn by Floyd's algorithm (Bentley &
-//! Floyd 1987, exactly k_i bounded draws, each by Lemire's (2019) unbiased multiply-shift). The other locations
+//! (seed, cell id of i, r); the k_i others are drawn one after another, uniformly (Lemire's (2019) unbiased
+//! multiply-shift with rejection), a draw that repeats an earlier one being drawn again: every ordered k_i-tuple
+//! of distinct others is equally likely, so the drawn set is a uniform k_i-subset (the same distribution as a
+//! partial Fisher–Yates shuffle, without an n-sized buffer). The indices of a block of draws are generated
+//! first and the values gathered afterwards, so the memory loads overlap. The other locations
 //! are addressed in the order of their cell ids, so the draws depend on the set of (cell, value) pairs only:
 //! not on the row order, the chunking or the thread count. Nothing of size n × permutations is stored: each
 //! location keeps two counters.
@@ -439,19 +442,66 @@ impl Stream {
     }
 }
 
-/// Floyd's algorithm: a uniformly random k-subset of 0..n (k ≤ n) into `out` (cleared first).
-#[inline]
-fn floyd_sample(stream: &mut Stream, n: u32, k: u32, out: &mut Vec<u32>) {
-    out.clear();
-    for j in (n - k)..n {
-        let t = stream.below(j + 1);
-        if out.contains(&t) {
-            out.push(j);
-        } else {
-            out.push(t);
+/// Uniform draws from 0..range (range ≥ 1) by Lemire's multiply-shift with the rejection threshold
+/// precomputed (2³² mod range), so every value is exactly equally likely.
+#[derive(Clone, Copy)]
+struct Bounded {
+    range: u32,
+    threshold: u32,
+}
+
+impl Bounded {
+    fn new(range: u32) -> Self {
+        Self {
+            range,
+            threshold: range.wrapping_neg() % range.max(1),
+        }
+    }
+
+    #[inline]
+    fn draw(&self, s: &mut Stream) -> u32 {
+        loop {
+            let m = u64::from(s.next_u32()) * u64::from(self.range);
+            if (m as u32) >= self.threshold {
+                return (m >> 32) as u32;
+            }
         }
     }
 }
+
+/// A uniformly random k-subset of 0..range (k ≤ range) into `out` (length k), drawn one element at a time,
+/// repeats drawn again. `seen` is a bitset of `range` bits, all clear, used (and cleared again) for large k.
+#[inline]
+fn sample_distinct(stream: &mut Stream, b: Bounded, out: &mut [u32], seen: &mut [u64]) {
+    if out.len() <= 24 {
+        for slot in 0..out.len() {
+            let t = loop {
+                let t = b.draw(stream);
+                if !out[..slot].contains(&t) {
+                    break t;
+                }
+            };
+            out[slot] = t;
+        }
+    } else {
+        for slot in out.iter_mut() {
+            *slot = loop {
+                let t = b.draw(stream);
+                let (w, bit) = ((t >> 6) as usize, 1u64 << (t & 63));
+                if seen[w] & bit == 0 {
+                    seen[w] |= bit;
+                    break t;
+                }
+            };
+        }
+        for &t in out.iter() {
+            seen[(t >> 6) as usize] = 0;
+        }
+    }
+}
+
+/// Draws per block: their indices are generated before their values are gathered.
+const DRAW_BLOCK: usize = 32;
 
 /// Positions of the rows in the order of their cell ids, and the values in that order.
 fn cell_order(cells: &[u64], x: &[f64]) -> (Vec<u32>, Vec<f64>) {
@@ -498,14 +548,20 @@ pub fn permutation_counts(
     }
     let (pos, xs) = cell_order(cells, x);
     let max_abs = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let others = (n as u32).saturating_sub(1);
+    let others = Bounded::new((n as u32).saturating_sub(1));
+    let max_k = (0..n).map(|i| graph.degree(i)).max().unwrap_or(0);
     let mut counts = vec![NO_COUNT; n];
     counts
         .par_chunks_mut(LOC_CHUNK)
         .enumerate()
         .try_for_each(|(c, out)| {
             crate::cancel::check()?;
-            let mut picked: Vec<u32> = Vec::new();
+            let mut buf = vec![0u32; DRAW_BLOCK * max_k];
+            let mut seen = if max_k > 24 {
+                vec![0u64; n.div_ceil(64)]
+            } else {
+                Vec::new()
+            };
             for (o, slot) in out.iter_mut().enumerate() {
                 let i = c * LOC_CHUNK + o;
                 let k = graph.degree(i);
@@ -514,18 +570,26 @@ pub fn permutation_counts(
                 }
                 let observed = graph.neighbour_sum(i, x);
                 let tol = 4.0 * f64::EPSILON * (k as f64 + 1.0) * max_abs;
+                let (lo, hi) = (observed - tol, observed + tol);
                 let own = pos[i];
                 let key = location_key(seed, cells[i]);
                 let (mut ge, mut le) = (0u32, 0u32);
-                for r in 0..permutations {
-                    let mut stream = Stream::new(key, u64::from(r));
-                    floyd_sample(&mut stream, others, k as u32, &mut picked);
-                    let s: f64 = picked
-                        .iter()
-                        .map(|&t| xs[(t + u32::from(t >= own)) as usize])
-                        .sum();
-                    ge += u32::from(s >= observed - tol);
-                    le += u32::from(s <= observed + tol);
+                let mut r0 = 0u32;
+                while r0 < permutations {
+                    let block = (permutations - r0).min(DRAW_BLOCK as u32) as usize;
+                    for (b, draw) in buf[..block * k].chunks_exact_mut(k).enumerate() {
+                        let mut stream = Stream::new(key, u64::from(r0) + b as u64);
+                        sample_distinct(&mut stream, others, draw, &mut seen);
+                        for t in draw.iter_mut() {
+                            *t += u32::from(*t >= own);
+                        }
+                    }
+                    for draw in buf[..block * k].chunks_exact(k) {
+                        let s: f64 = draw.iter().map(|&t| xs[t as usize]).sum();
+                        ge += u32::from(s >= lo);
+                        le += u32::from(s <= hi);
+                    }
+                    r0 += block as u32;
                 }
                 *slot = ge.min(le);
             }
@@ -695,30 +759,43 @@ mod tests {
     }
 
     #[test]
-    fn floyd_draws_distinct_uniform_subsets() {
-        let mut picked = Vec::new();
-        let mut hits = [0u32; 10];
-        for r in 0..20_000u64 {
-            let mut s = Stream::new(location_key(1, 2), r);
-            floyd_sample(&mut s, 10, 3, &mut picked);
-            let mut p = picked.clone();
-            p.sort_unstable();
-            p.dedup();
-            assert_eq!(p.len(), 3);
-            for &t in &picked {
-                hits[t as usize] += 1;
+    fn draws_are_distinct_uniform_subsets() {
+        for k in [3usize, 30] {
+            let range = 40u32;
+            let b = Bounded::new(range);
+            let mut seen = vec![0u64; 1];
+            let mut picked = vec![0u32; k];
+            let mut hits = vec![0u32; range as usize];
+            let reps = 20_000u64;
+            for r in 0..reps {
+                let mut s = Stream::new(location_key(1, 2), r);
+                sample_distinct(&mut s, b, &mut picked, &mut seen);
+                let mut p = picked.clone();
+                p.sort_unstable();
+                p.dedup();
+                assert_eq!(p.len(), k);
+                assert!(seen.iter().all(|&w| w == 0));
+                for &t in &picked {
+                    hits[t as usize] += 1;
+                }
             }
+            // each element is in the subset with probability k/range
+            let expect = reps as f64 * k as f64 / range as f64;
+            let sd = (expect * (1.0 - k as f64 / range as f64)).sqrt();
+            assert!(
+                hits.iter().all(|&h| (h as f64 - expect).abs() < 5.0 * sd),
+                "{hits:?}"
+            );
         }
-        // each element is in a 3-subset of 10 with probability 0.3: 6,000 ± 65 (sd)
-        assert!(hits.iter().all(|&h| (5_700..6_300).contains(&h)), "{hits:?}");
     }
 
     #[test]
     fn bounded_draws_are_in_range_and_cover_it() {
         let mut s = Stream::new(7, 0);
+        let b = Bounded::new(7);
         let mut seen = [false; 7];
         for _ in 0..1000 {
-            let v = s.below(7);
+            let v = b.draw(&mut s);
             assert!(v < 7);
             seen[v as usize] = true;
         }
