@@ -641,7 +641,10 @@ pub fn global_moran(
     let w = |i: usize| -> f64 {
         match transform {
             Transform::Binary => 1.0,
-            Transform::Row => 1.0 / graph.degree(i) as f64,
+            Transform::Row => match graph.degree(i) {
+                0 => 0.0,
+                d => 1.0 / d as f64,
+            },
         }
     };
     // S0, S1, S2 (the graph is symmetric: wⱼᵢ is row j's weight)
@@ -909,6 +912,22 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Graph::new(&g.offsets, &g.index, cells.len() + 1).is_err());
+    }
+
+    #[test]
+    fn global_moran_with_an_isolated_cell_is_finite() {
+        let mut cells = disk(3);
+        let far = u64::from(LatLng::new(51.0, 0.0).unwrap().to_cell(Resolution::Nine));
+        cells.push(far);
+        let g = grid_neighbours(&cells, 1).unwrap();
+        let graph = Graph::new(&g.offsets, &g.index, cells.len()).unwrap();
+        let x = values(cells.len());
+        for t in [Transform::Row, Transform::Binary] {
+            let m = global_moran(graph, &x, t, 9, 1).unwrap();
+            assert!(m.i.is_finite() && m.variance_rand.is_finite() && m.variance_norm.is_finite());
+        }
+        let m = global_moran(graph, &x, Transform::Row, 0, 1).unwrap();
+        assert_eq!(m.s0, (cells.len() - 1) as f64);
     }
 
     #[test]
