@@ -442,3 +442,64 @@ def test_large_inputs_are_not_copied_at_the_boundary(national8: pl.DataFrame) ->
     x = _values(national8, VALUE)
     assert np.shares_memory(x, national8[VALUE].to_numpy())
     assert hashlib.sha256(x.tobytes()).digest() == hashlib.sha256(national8[VALUE].to_numpy().tobytes()).digest()
+
+
+# --------------------------------------------------------------------------------------------------------
+# the command line
+# --------------------------------------------------------------------------------------------------------
+
+
+def _cli() -> str:
+    import shutil
+
+    beside = Path(sys.executable).parent / "hyperlocal"
+    exe = str(beside) if beside.exists() else shutil.which("hyperlocal")
+    assert exe
+    return exe
+
+
+def test_cli_hotspots_writes_geoparquet_and_a_map(tmp_path: Path, gm9: pl.DataFrame) -> None:
+    import geopandas as gpd
+
+    src = tmp_path / "surface.parquet"
+    hl.write(gm9, src)  # GeoParquet input: its geometry column is replaced on output
+    out = tmp_path / "hot.parquet"
+    r = subprocess.run([_cli(), "hotspots", "--input", str(src), "--value", VALUE, "--out", str(out),
+                        "--statistic", "both"], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert out.is_file() and out.with_suffix(".png").stat().st_size > 20_000
+    g = gpd.read_parquet(out)
+    assert len(g) == gm9.height and g.geometry.geom_type.eq("Polygon").all()
+    direct = hl.local_moran(hl.local_gi(gm9, VALUE), VALUE)
+    assert (g["gi_class"].to_numpy() == direct["gi_class"].to_numpy()).all()
+    assert (g["moran_quadrant"].to_numpy() == direct["moran_quadrant"].to_numpy()).all()
+    assert "hot:" in r.stdout and "wrote map" in r.stdout
+    # CSV with H3 strings, Gi without the cell itself, explicit PNG path
+    csv = tmp_path / "surface.csv"
+    hl.write(gm9, csv)
+    png = tmp_path / "gi.png"
+    r = subprocess.run([_cli(), "hotspots", "--input", str(csv), "--value", VALUE, "--out", str(tmp_path / "gi.csv"),
+                        "--gi", "--png", str(png), "--permutations", "0"], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert png.is_file() and pl.read_csv(tmp_path / "gi.csv")["gi_p_sim"].null_count() == gm9.height
+
+
+def test_cli_hotspots_errors_are_one_line(tmp_path: Path, gm9: pl.DataFrame) -> None:
+    src = tmp_path / "s.parquet"
+    pl.concat([gm9, gm9.head(3)]).write_parquet(src)
+    cases = [
+        (["--value", VALUE], 1, rf"cell: 3 rows \(first at {gm9.height}, "),
+        (["--value", "nope"], 1, r"no column\(s\) \['nope'\]"),
+        (["--value", VALUE, "--k", "0"], 2, r"--k: got 0"),
+        (["--value", VALUE, "--permutations", "-5"], 2, r"--permutations: got -5"),
+        (["--value", VALUE, "--alpha", "2"], 2, r"--alpha: got 2"),
+    ]
+    import re
+
+    for extra, status, pattern in cases:
+        r = subprocess.run([_cli(), "hotspots", "--input", str(src), "--out", str(tmp_path / "o.parquet"), *extra],
+                           capture_output=True, text=True)  # fmt: skip
+        assert r.returncode == status, (extra, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and re.search(pattern, lines[0]), (extra, r.stderr)
+    assert not (tmp_path / "o.parquet").exists() and not list(tmp_path.glob(".o.parquet*"))
