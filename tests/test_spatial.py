@@ -419,7 +419,8 @@ def test_bad_permutations_seed_alpha_transform(small: pl.DataFrame) -> None:
 
 def test_negative_values_are_rejected_for_gi_unless_allowed(small: pl.DataFrame) -> None:
     neg = small.with_columns((pl.col(VALUE) - pl.col(VALUE).mean()).alias(VALUE))
-    with pytest.raises(InvalidInputError, match=rf"{VALUE}: \d+ rows \(first at .*negative.*non-negative.*allow_negative"):
+    pattern = rf"{VALUE}: \d+ rows \(first at .*negative.*non-negative.*allow_negative"
+    with pytest.raises(InvalidInputError, match=pattern):
         hl.local_gi(neg, VALUE)
     shifted = neg.with_columns((pl.col(VALUE) + 0.03).alias(VALUE))
     if (shifted[VALUE] < 0).any():

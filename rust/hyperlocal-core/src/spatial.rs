@@ -67,7 +67,9 @@ impl<'a> Graph<'a> {
         if !ok {
             return Err(HlError::Unsupported {
                 arg: "graph".into(),
-                message: "malformed CSR arrays (offsets must run from 0 to len(index), indices below n)".into(),
+                message:
+                    "malformed CSR arrays (offsets must run from 0 to len(index), indices below n)"
+                        .into(),
             });
         }
         Ok(Self { offsets, index })
@@ -675,8 +677,7 @@ pub fn global_moran(
     let ei = -1.0 / (nf - 1.0);
     let s02 = s0 * s0;
     let n2 = nf * nf;
-    let variance_norm =
-        (n2 * s1 - nf * s2 + 3.0 * s02) / ((nf - 1.0) * (nf + 1.0) * s02) - ei * ei;
+    let variance_norm = (n2 * s1 - nf * s2 + 3.0 * s02) / ((nf - 1.0) * (nf + 1.0) * s02) - ei * ei;
     let m2 = ss / nf;
     let m4 = sum(z.iter().map(|&v| v * v * v * v)) / nf;
     let kurt = m4 / (m2 * m2);
@@ -745,9 +746,7 @@ mod tests {
     use h3o::{LatLng, Resolution};
 
     fn disk(k: u32) -> Vec<u64> {
-        let c = LatLng::new(53.48, -2.24)
-            .unwrap()
-            .to_cell(Resolution::Nine);
+        let c = LatLng::new(53.48, -2.24).unwrap().to_cell(Resolution::Nine);
         let mut v: Vec<u64> = c
             .grid_disk::<Vec<_>>(k)
             .into_iter()
@@ -811,11 +810,7 @@ mod tests {
         let g = grid_neighbours(&cells, 1).unwrap();
         let graph = Graph::new(&g.offsets, &g.index, cells.len()).unwrap();
         let mut x = values(cells.len());
-        let centre = u64::from(
-            LatLng::new(53.48, -2.24)
-                .unwrap()
-                .to_cell(Resolution::Nine),
-        );
+        let centre = u64::from(LatLng::new(53.48, -2.24).unwrap().to_cell(Resolution::Nine));
         let ci = cells.iter().position(|&c| c == centre).unwrap();
         x[ci] = 100.0;
         let out = local_g(graph, &x, true).unwrap();

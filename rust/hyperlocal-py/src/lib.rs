@@ -532,7 +532,10 @@ fn permutation_counts<'py>(
     let x = values.as_slice()?;
     let c = cells_.as_slice()?;
     let g = graph(py, offsets.as_slice()?, index.as_slice()?, x.len())?;
-    Ok(run(py, || spatial::permutation_counts(g, x, c, seed, permutations))?.into_pyarray(py))
+    Ok(run(py, || {
+        spatial::permutation_counts(g, x, c, seed, permutations)
+    })?
+    .into_pyarray(py))
 }
 
 /// Global Moran's I: a dict of its statistics.
