@@ -20,6 +20,11 @@ def main(src: str, dst: str) -> None:
         split = {k[:-2]: v for k, v in extra.items() if k.endswith("_s")}
         if split:
             label += " — " + ", ".join(f"{k} {v:.3f} s" for k, v in split.items())
+        if "p_agreement" in extra:
+            label += f" — p-values within MC error of ours: {extra['p_agreement']:.2%}"
+        diffs = {k: v for k, v in extra.items() if k.startswith("max_abs_")}
+        if diffs:
+            label += " — " + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items())
         if "lost_people" in extra:
             label += f" — mass lost: {extra['lost_people']:.3g} people"
         groups[b["group"]].append((label, b["stats"]["median"] * scale))

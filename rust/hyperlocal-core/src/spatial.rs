@@ -8,8 +8,8 @@
 //! ## Permutations
 //! Conditional randomisation (Anselin 1995): location i keeps its own value and its k_i neighbour values are
 //! replaced by k_i values drawn without replacement from the other n − 1 locations. Draw r of location i uses
-//! its own counter-based generator, SplitMix64 (Steele, Lea & Flood 2014) seeded from a hash of
-//! (seed, cell id of i, r); the k_i others are drawn one after another, uniformly (Lemire's (2019) unbiased
+//! its own counter-based generator: a wyrand stream whose state starts at a SplitMix64 hash (Steele, Lea &
+//! Flood 2014) of (seed, cell id of i, r); the k_i others are drawn one after another, uniformly (Lemire's (2019) unbiased
 //! multiply-shift with rejection), a draw that repeats an earlier one being drawn again: every ordered k_i-tuple
 //! of distinct others is equally likely, so the drawn set is a uniform k_i-subset (the same distribution as a
 //! partial Fisher–Yates shuffle, without an n-sized buffer). The indices of a block of draws are generated
@@ -391,11 +391,11 @@ fn location_key(seed: u64, cell: u64) -> u64 {
     mix(mix(seed ^ SALT_LOCAL) ^ cell)
 }
 
-/// SplitMix64 stream for draw `draw` of a location (or of a global permutation), started at a hashed state.
+/// The random stream of draw `draw` of a location (or of a global permutation): its state starts at the
+/// SplitMix64 finaliser of (key + (draw + 1)·C) and advances as wyrand (Wang Yi's 64-bit generator: a Weyl
+/// sequence through one 64×64→128-bit multiply), which passes BigCrush and PractRand.
 struct Stream {
     state: u64,
-    spare: u32,
-    has_spare: bool,
 }
 
 impl Stream {
@@ -403,69 +403,47 @@ impl Stream {
     fn new(key: u64, draw: u64) -> Self {
         Self {
             state: mix(key.wrapping_add(draw.wrapping_add(1).wrapping_mul(DRAW_MUL))),
-            spare: 0,
-            has_spare: false,
         }
     }
 
     #[inline]
     fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(GOLDEN);
-        mix(self.state)
-    }
-
-    /// 32 random bits (each u64 gives two).
-    #[inline]
-    fn next_u32(&mut self) -> u32 {
-        if self.has_spare {
-            self.has_spare = false;
-            self.spare
-        } else {
-            let v = self.next_u64();
-            self.spare = (v >> 32) as u32;
-            self.has_spare = true;
-            v as u32
-        }
+        self.state = self.state.wrapping_add(0xA076_1D64_78BD_642F);
+        let t = u128::from(self.state) * u128::from(self.state ^ 0xE703_7ED1_A0B4_28DB);
+        ((t >> 64) as u64) ^ (t as u64)
     }
 
     /// Uniform integer in 0..range (range ≥ 1), exactly (Lemire 2019, with rejection).
     #[inline]
     fn below(&mut self, range: u32) -> u32 {
-        let mut m = u64::from(self.next_u32()) * u64::from(range);
-        let mut low = m as u32;
-        if low < range {
-            let threshold = range.wrapping_neg() % range;
-            while low < threshold {
-                m = u64::from(self.next_u32()) * u64::from(range);
-                low = m as u32;
-            }
-        }
-        (m >> 32) as u32
+        Bounded::new(range).draw(self)
     }
 }
 
-/// Uniform draws from 0..range (range ≥ 1) by Lemire's multiply-shift with the rejection threshold
-/// precomputed (2³² mod range), so every value is exactly equally likely.
+/// Uniform draws from 0..range (range ≥ 1) by Lemire's multiply-shift on 64 random bits with the rejection
+/// threshold precomputed (2⁶⁴ mod range), so every value is exactly equally likely.
 #[derive(Clone, Copy)]
 struct Bounded {
-    range: u32,
-    threshold: u32,
+    range: u64,
+    threshold: u64,
 }
 
 impl Bounded {
+    #[inline]
     fn new(range: u32) -> Self {
+        let range = u64::from(range.max(1));
         Self {
             range,
-            threshold: range.wrapping_neg() % range.max(1),
+            threshold: range.wrapping_neg() % range,
         }
     }
 
     #[inline]
     fn draw(&self, s: &mut Stream) -> u32 {
         loop {
-            let m = u64::from(s.next_u32()) * u64::from(self.range);
-            if (m as u32) >= self.threshold {
-                return (m >> 32) as u32;
+            let m = u128::from(s.next_u64()) * u128::from(self.range);
+            if (m as u64) >= self.threshold {
+                return (m >> 64) as u32;
             }
         }
     }
@@ -868,7 +846,8 @@ mod tests {
         assert_eq!(a, back);
         let other = permutation_counts(graph, &x, &cells, 43, 199).unwrap();
         assert_ne!(a, other);
-        assert!(a.iter().all(|&c| c <= 199 / 2 + 1));
+        // ties (discrete values) count on both sides, so a folded count may pass R/2, never R
+        assert!(a.iter().all(|&c| c <= 199));
     }
 
     #[test]
