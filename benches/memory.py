@@ -98,10 +98,9 @@ def main(out: str) -> None:
         here = str(Path(__file__).resolve().parent)
         sys.path.insert(0, str(Path(here).parent / "tests"))
         import surfaces
-        from conftest import data_dir
 
         res9 = Path(d) / "surface_res9.parquet"
-        surface = surfaces.national(data_dir(), 9)
+        surface = surfaces.national(surfaces.data_dir(), 9)
         surface.write_parquet(res9)
         n9 = surface.height
         del surface

@@ -20,7 +20,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import surfaces  # noqa: E402
-from conftest import data_dir  # noqa: E402
 
 VALUE = surfaces.VALUE
 R = 999
@@ -29,7 +28,7 @@ RESULTS: dict[str, pl.DataFrame] = {}
 
 @pytest.fixture(scope="module")
 def grid() -> pl.DataFrame:
-    return surfaces.national(data_dir(), 8)
+    return surfaces.national(surfaces.data_dir(), 8)
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,18 @@ share on H3 grids.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import hyperlocal as hl
 import polars as pl
 
 VALUE = "bad_share"
+
+
+def data_dir() -> Path:
+    """The shared data folder: HYPERLOCAL_DATA, or ../shared/data beside the repository."""
+    return Path(os.environ.get("HYPERLOCAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def _ts037(data: Path) -> pl.DataFrame:
