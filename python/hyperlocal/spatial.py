@@ -434,7 +434,7 @@ def local_gi(
     else:
         q = fdr_bh(p)
     sig = q <= alpha
-    cls = np.where(sig & (z > 0), "hot", np.where(sig & (z < 0), "cold", "not significant"))
+    code = np.where(isolated, -1, np.where(sig & (z > 0), 1, np.where(sig & (z < 0), 2, 0))).astype(np.int8)
     return df.with_columns(
         _f64("gi", gs),
         _f64("gi_expected", eg),
@@ -443,11 +443,19 @@ def local_gi(
         _f64("gi_p", p),
         _f64("gi_p_sim", p_sim),
         _f64("gi_q", q),
-        pl.Series("gi_class", cls, dtype=pl.String).set(pl.Series(isolated), None)
-        if isolated.any()
-        else pl.Series("gi_class", cls, dtype=pl.String),
+        _labels("gi_class", code, ("not significant", "hot", "cold")),
         pl.Series("neighbours", deg, dtype=pl.UInt32),
         pl.Series("isolated", isolated, dtype=pl.Boolean),
+    )
+
+
+def _labels(name: str, code: np.ndarray, labels: tuple[str, ...]) -> pl.Series:
+    """String labels of small integer codes (−1: null), without a numpy string array per row."""
+    mapping = {i: lab for i, lab in enumerate(labels)}
+    return (
+        pl.Series(name, code, dtype=pl.Int8)
+        .replace_strict(mapping, default=None, return_dtype=pl.String)
+        .alias(name)
     )
 
 
@@ -535,11 +543,8 @@ def local_moran(
         q = fdr_bh(np.minimum(1.0, 2.0 * p_sim))
     else:
         q = fdr_bh(p)
-    label = np.array(["not significant", "HH", "LH", "LL", "HL"], dtype=object)[quad]
-    label = np.where(q <= alpha, label, "not significant")
-    quadrant = pl.Series("moran_quadrant", label.astype(str), dtype=pl.String)
-    if isolated.any():
-        quadrant = quadrant.set(pl.Series(isolated), None)
+    code = np.where(isolated, -1, np.where(q <= alpha, quad, 0)).astype(np.int8)
+    quadrant = _labels("moran_quadrant", code, ("not significant", "HH", "LH", "LL", "HL"))
     return df.with_columns(
         *[_f64(n, a) for n, a in zip(names, (i, e, v, z, p, p_sim, q, lag))],
         quadrant,
