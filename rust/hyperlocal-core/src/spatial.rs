@@ -372,7 +372,6 @@ pub fn local_moran(graph: Graph<'_>, x: &[f64], transform: Transform) -> Result<
 // Counter-based random numbers
 // ---------------------------------------------------------------------------------------------------------
 
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 const DRAW_MUL: u64 = 0xD1B5_4A32_D192_ED03;
 const SALT_LOCAL: u64 = 0x6A09_E667_F3BC_C908;
 const SALT_GLOBAL: u64 = 0xBB67_AE85_84CA_A73B;
