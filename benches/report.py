@@ -14,7 +14,8 @@ def main(src: str, dst: str) -> None:
     groups: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for b in data["benchmarks"]:
         scale = b.get("extra_info", {}).get("scale", 1)
-        name = b["name"].removeprefix("test_").split("[")[0]
+        base, _, param = b["name"].removeprefix("test_").partition("[")
+        name = base + (f" ({param.rstrip(']')})" if param else "")
         label = name + (f" (×{scale})" if scale != 1 else "")
         extra = b.get("extra_info", {})
         split = {k[:-2]: v for k, v in extra.items() if k.endswith("_s")}
