@@ -41,8 +41,8 @@ from .demand import (
 from .deprivation import carstairs, deciles, deprivation_surface, imd_score, townsend
 from .health import compare_groups, health_change
 from .io import read_areas, write
-from .plot import map_png
 from .spatial import global_moran, local_gi, local_moran, neighbours, smooth
+from .plot import map_png
 
 __version__ = _core.__version__
 
@@ -59,6 +59,11 @@ __all__ = [
     "rate",
     "reference_rates",
     "sii",
+    "neighbours",
+    "smooth",
+    "local_gi",
+    "local_moran",
+    "global_moran",
     "bng_to_cell",
     "bng_to_latlng",
     "cell_to_boundary",
@@ -77,11 +82,6 @@ __all__ = [
     "exceptions",
     "latlng_to_cell",
     "map_png",
-    "neighbours",
-    "smooth",
-    "local_gi",
-    "local_moran",
-    "global_moran",
     "read_areas",
     "rollup",
     "string_to_cell",

@@ -240,6 +240,28 @@ Paths are relative to the config file. Unknown keys, wrong types and missing fil
 Paths are relative to the config file. Unknown keys, wrong types and missing files are errors.""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    b = sub.add_parser(
+        "build",
+        help="run a project file: every surface, at every resolution, with maps, an HTML map and a manifest",
+        description="Build the surfaces a project file describes (health change 2011→2021 with a programme "
+        "comparison, deprivation, service demand) from the real input files, at each resolution: GeoParquet, "
+        "CSV and a PNG map per surface, one interactive map.html, and manifest.json (inputs with SHA-256 and "
+        "rows, the mass audit of every count, the resolved project, versions, timings). A rerun skips the steps "
+        "whose inputs and config are unchanged; every file is written atomically, so a failed or interrupted "
+        "build leaves earlier outputs intact. Example: hyperlocal build examples/health_change_national.toml",
+        epilog="Project file: see examples/*.toml and the module hyperlocal.project for every key. Paths are "
+        "relative to the project file. Unknown keys, wrong types, unknown input names and missing files are "
+        "errors naming the key.",
+    )
+    b.add_argument("project", help="project file (TOML)")
+    b.add_argument("--force", action="store_true", help="rebuild every step, even the unchanged ones")
+    b.add_argument("--out-dir", default=None, help="output folder (default: the project's out_dir)")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    dm.add_argument("--config", required=True, help="TOML config file (see below)")
+    dm.add_argument("--resolution", type=int, default=None, help="H3 resolution (default 7, or the config's)")
+    dm.add_argument("--out-dir", default=None, help="output folder (default: the config's out_dir)")
+    dm.add_argument("--quiet", action="store_true", help="no progress bar")
     hs = sub.add_parser(
         "hotspots",
         help="hot spots (Getis–Ord Gi*) and clusters (local Moran's I) of a cell surface, with a map",
@@ -266,28 +288,6 @@ Paths are relative to the config file. Unknown keys, wrong types and missing fil
     )
     hs.add_argument("--out", required=True, help="output .parquet (GeoParquet) or .csv, written atomically")
     hs.add_argument("--png", help="map of the classes (default: the --out path with .png)")
-    b = sub.add_parser(
-        "build",
-        help="run a project file: every surface, at every resolution, with maps, an HTML map and a manifest",
-        description="Build the surfaces a project file describes (health change 2011→2021 with a programme "
-        "comparison, deprivation, service demand) from the real input files, at each resolution: GeoParquet, "
-        "CSV and a PNG map per surface, one interactive map.html, and manifest.json (inputs with SHA-256 and "
-        "rows, the mass audit of every count, the resolved project, versions, timings). A rerun skips the steps "
-        "whose inputs and config are unchanged; every file is written atomically, so a failed or interrupted "
-        "build leaves earlier outputs intact. Example: hyperlocal build examples/health_change_national.toml",
-        epilog="Project file: see examples/*.toml and the module hyperlocal.project for every key. Paths are "
-        "relative to the project file. Unknown keys, wrong types, unknown input names and missing files are "
-        "errors naming the key.",
-    )
-    b.add_argument("project", help="project file (TOML)")
-    b.add_argument("--force", action="store_true", help="rebuild every step, even the unchanged ones")
-    b.add_argument("--out-dir", default=None, help="output folder (default: the project's out_dir)")
-    b.add_argument("--quiet", action="store_true", help="no progress bars")
-
-    dm.add_argument("--config", required=True, help="TOML config file (see below)")
-    dm.add_argument("--resolution", type=int, default=None, help="H3 resolution (default 7, or the config's)")
-    dm.add_argument("--out-dir", default=None, help="output folder (default: the config's out_dir)")
-    dm.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
