@@ -41,8 +41,8 @@ from .demand import (
 from .deprivation import carstairs, deciles, deprivation_surface, imd_score, townsend
 from .health import compare_groups, health_change
 from .io import read_areas, write
-from .spatial import global_moran, local_gi, local_moran, neighbours, smooth
 from .plot import map_png
+from .spatial import global_moran, local_gi, local_moran, neighbours, smooth
 
 __version__ = _core.__version__
 
