@@ -984,9 +984,14 @@ mod timing {
     #[test]
     #[ignore]
     fn permutation_kernel_speed() {
+        // HL_TIMING_RADIUS=731 gives a disk of 1.6 million cells (the national res-9 grid's size)
+        let radius: u32 = std::env::var("HL_TIMING_RADIUS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(277);
         let c = LatLng::new(52.5, -1.5).unwrap().to_cell(Resolution::Eight);
         let cells: Vec<u64> = c
-            .grid_disk::<Vec<_>>(277)
+            .grid_disk::<Vec<_>>(radius)
             .into_iter()
             .map(u64::from)
             .collect();
