@@ -9,14 +9,17 @@
 //! Conditional randomisation (Anselin 1995): location i keeps its own value and its k_i neighbour values are
 //! replaced by k_i values drawn without replacement from the other n − 1 locations. Draw r of location i uses
 //! its own counter-based generator: a wyrand stream whose state starts at a SplitMix64 hash (Steele, Lea &
-//! Flood 2014) of (seed, cell id of i, r); the k_i others are drawn one after another, uniformly (Lemire's (2019) unbiased
-//! multiply-shift with rejection), a draw that repeats an earlier one being drawn again: every ordered k_i-tuple
-//! of distinct others is equally likely, so the drawn set is a uniform k_i-subset (the same distribution as a
-//! partial Fisher–Yates shuffle, without an n-sized buffer). The indices of a block of draws are generated
-//! first and the values gathered afterwards, so the memory loads overlap. The other locations
-//! are addressed in the order of their cell ids, so the draws depend on the set of (cell, value) pairs only:
-//! not on the row order, the chunking or the thread count. Nothing of size n × permutations is stored: each
-//! location keeps two counters.
+//! Flood 2014) of (seed, cell id of i, r). The k_i others are drawn as a tuple of uniform integers (Lemire's
+//! (2019) multiply-shift with rejection, exact), the whole tuple being drawn again if it repeats a value
+//! (probability ≈ k²/2n): every ordered tuple of distinct others is equally likely, so the drawn set is a uniform
+//! k_i-subset, as a partial Fisher–Yates shuffle would give, without an n-sized buffer. (For k_i > 24 a bitset
+//! of the drawn values replaces the pairwise check.) The indices of a block of draws are generated first and
+//! the values gathered afterwards, so that the memory loads overlap; the gather reads the values rounded to
+//! f32 (half the memory) and sums again in f64 only the draws whose sum lies within the rounding bound of a
+//! comparison, so the counts are those of the exact computation. The other locations are addressed in the
+//! order of their cell ids, so the draws depend on the set of (cell, value) pairs only: not on the row order,
+//! the chunking or the thread count. Nothing of size n × permutations is stored: each location keeps two
+//! counters.
 //!
 //! For Gi, Gi* and local Moran's I (binary or row-standardised weights: all weights of a row are equal) the
 //! simulated statistic is a monotone function of the sum S of the drawn values, and the observed one the
