@@ -1,4 +1,5 @@
-"""Peak memory of count_points (10M events → counts per cell and service, res 9), each variant in a fresh process.
+"""Peak memory of count_points (10M events → counts per cell and service, res 9), of the national surfaces, and of
+Gi* and local Moran with 999 permutations on the national res-9 grid (~1.6M cells), each in a fresh process.
 
 Extra RSS = peak RSS while the operation runs − RSS with the input loaded. The kernel's peak counter is reset
 after loading (write "5" to /proc/self/clear_refs), so the load's own transient peak does not count.
@@ -41,6 +42,10 @@ elif sys.argv[2] == "health":
     grids = [hl.apportion(t, hl.crosswalk(t, resolution=8, easting="easting", northing="northing"),
                           extensive=list(cats)) for t in (b, a)]
     out = hl.health_change(*grids)
+elif sys.argv[2] in ("gi", "moran"):
+    import hyperlocal as hl
+    f = hl.local_gi if sys.argv[2] == "gi" else hl.local_moran
+    out = f(ev, "bad_share", permutations=999)  # includes building the k-ring graph
 elif sys.argv[2] == "hyperlocal":
     import hyperlocal as hl
     out = hl.count_points(ev, resolution=9, by="service", nested=False)  # the peer's cells: the same work
@@ -91,7 +96,17 @@ def main(out: str) -> None:
         health_path = Path(d) / "health.parquet"
         pl.concat(years).write_parquet(health_path)
         here = str(Path(__file__).resolve().parent)
+        sys.path.insert(0, str(Path(here).parent / "tests"))
+        import surfaces
+
+        res9 = Path(d) / "surface_res9.parquet"
+        surface = surfaces.national(surfaces.data_dir(), 9)
+        surface.write_parquet(res9)
+        n9 = surface.height
+        del surface
         results = {
+            f"Gi* national res 9 ({n9:,} cells, 999 permutations)": measure(res9, "gi", runs=1),
+            f"local Moran national res 9 ({n9:,} cells, 999 permutations)": measure(res9, "moran", runs=1),
             "health-change national res8": measure(health_path, "health"),
             "deprivation surface national res 9/8/7": measure(health_path, "deprivation", here),
             "hyperlocal": measure(path, "hyperlocal"),

@@ -14,12 +14,18 @@ def main(src: str, dst: str) -> None:
     groups: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for b in data["benchmarks"]:
         scale = b.get("extra_info", {}).get("scale", 1)
-        name = b["name"].removeprefix("test_").split("[")[0]
+        base, _, param = b["name"].removeprefix("test_").partition("[")
+        name = base + (f" ({param.rstrip(']')})" if param else "")
         label = name + (f" (×{scale})" if scale != 1 else "")
         extra = b.get("extra_info", {})
         split = {k[:-2]: v for k, v in extra.items() if k.endswith("_s")}
         if split:
             label += " — " + ", ".join(f"{k} {v:.3f} s" for k, v in split.items())
+        if "p_agreement" in extra:
+            label += f" — p-values within MC error of ours: {extra['p_agreement']:.2%}"
+        diffs = {k: v for k, v in extra.items() if k.startswith("max_abs_")}
+        if diffs:
+            label += " — " + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items())
         if "lost_people" in extra:
             label += f" — mass lost: {extra['lost_people']:.3g} people"
         groups[b["group"]].append((label, b["stats"]["median"] * scale))

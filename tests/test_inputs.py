@@ -125,6 +125,11 @@ def _empty_cases(tmp: Path) -> dict[str, Callable[[], Any]]:
             pl.DataFrame(schema={"cell": pl.UInt64, "count": F64}),
             pl.DataFrame(schema={"cell": pl.UInt64, "population": F64}),
         ),
+        "neighbours": lambda: hl.neighbours(pl.Series("cell", [], dtype=pl.UInt64)),
+        "smooth": lambda: hl.smooth(pl.DataFrame(schema={"cell": pl.UInt64, "v": F64}), "v"),
+        "local_gi": lambda: hl.local_gi(pl.DataFrame(schema={"cell": pl.UInt64, "v": F64}), "v"),
+        "local_moran": lambda: hl.local_moran(pl.DataFrame(schema={"cell": pl.UInt64, "v": F64}), "v"),
+        "global_moran": lambda: hl.global_moran(pl.DataFrame(schema={"cell": pl.UInt64, "v": F64}), "v"),
     }
 
 
@@ -145,6 +150,8 @@ EXPECTED_SCHEMA = {
     "deciles": {"s": F64, "decile": pl.Int16},
     "deciles_weighted": {"s": F64, "w": F64, "decile": pl.Int16},
     "imd_score": {"a": F64, "b": F64, "imd_score": F64, "imd_rank": pl.Int64, "imd_decile": pl.Int8},
+    "neighbours": {"cell": pl.UInt64, "neighbour": pl.UInt64, "distance": pl.UInt8, "weight": F64},
+    "smooth": {"cell": pl.UInt64, "v": F64, "v_smooth": F64, "smooth_cells": pl.UInt32},
 }
 
 
@@ -156,7 +163,7 @@ def test_every_public_function_on_empty_input(name: str, tmp_path: Path) -> None
     except InvalidInputError as e:
         # Nothing to compare, draw or standardise: an explicit error naming why.
         assert name in ("compare_groups", "map_png", "dsr", "funnel_limits", "funnel_curves", "funnel_plot",
-                        "demand_surface"), f"{name}: {e}"  # fmt: skip
+                        "demand_surface", "global_moran"), f"{name}: {e}"  # fmt: skip
         return
     if name == "isr":  # the whole (empty) table is one group: nothing observed, nothing expected
         assert out.height == 1 and out["observed"][0] == 0 and out["expected"][0] == 0
@@ -221,8 +228,11 @@ FRAME_CALLS: dict[str, Callable[[Any, dict[str, pl.DataFrame]], Any]] = {
         t, domains={"a": "score", "b": "good"}, weights={"a": 1, "b": 2}, kind="score"
     ),
     "write": lambda t, s: pl.read_csv(hl.write(t, s["tmp"] / f"{type(t).__name__}.csv")),
+    "local_gi": lambda t, s: hl.local_gi(t, "very_good", permutations=99, alpha=0.5),
+    "local_moran": lambda t, s: hl.local_moran(t, "very_good", permutations=99, alpha=0.5),
+    "smooth": lambda t, s: hl.smooth(t, "very_good", k=2),
 }
-USES_GRID = {"rollup", "health_change", "write"}
+USES_GRID = {"rollup", "health_change", "write", "local_gi", "local_moran", "smooth"}
 
 
 @pytest.mark.parametrize("kind", ["lazy", "arrow", "pandas"])

@@ -42,6 +42,7 @@ from .deprivation import carstairs, deciles, deprivation_surface, imd_score, tow
 from .health import compare_groups, health_change
 from .io import read_areas, write
 from .plot import display_resolution, map_png
+from .spatial import global_moran, local_gi, local_moran, neighbours, smooth
 from .webmap import MapLayer, map_html
 
 __version__ = _core.__version__
@@ -59,6 +60,11 @@ __all__ = [
     "rate",
     "reference_rates",
     "sii",
+    "neighbours",
+    "smooth",
+    "local_gi",
+    "local_moran",
+    "global_moran",
     "bng_to_cell",
     "bng_to_latlng",
     "cell_to_boundary",

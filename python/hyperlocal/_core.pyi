@@ -18,8 +18,13 @@ __all__ = [
     "area_method_names",
     "is_release_build",
     "latlng_to_cell",
+    "global_moran",
+    "local_g",
+    "local_moran",
     "locate_points",
+    "permutation_counts",
     "polygon_crosswalk",
+    "smooth",
     "validate_cells",
     "weighted_cell_sums",
 ]
@@ -97,3 +102,45 @@ def locate_points(
     lat: npt.NDArray[np.float64],
     lng: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.uint32]: ...
+def smooth(
+    offsets: npt.NDArray[np.uint64],
+    index: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.float64],
+    weight: npt.NDArray[np.float64] | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def local_g(
+    offsets: npt.NDArray[np.uint64],
+    index: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.float64],
+    star: bool,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def local_moran(
+    offsets: npt.NDArray[np.uint64],
+    index: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.float64],
+    row_standardised: bool,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint8],
+    npt.NDArray[np.float64],
+]: ...
+def permutation_counts(
+    offsets: npt.NDArray[np.uint64],
+    index: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.float64],
+    cells_: npt.NDArray[np.uint64],
+    seed: int,
+    permutations: int,
+) -> npt.NDArray[np.uint32]: ...
+def global_moran(
+    offsets: npt.NDArray[np.uint64],
+    index: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.float64],
+    row_standardised: bool,
+    permutations: int,
+    seed: int,
+) -> list[tuple[str, float]]: ...

@@ -14,6 +14,7 @@ __all__ = [
     "HyperlocalWarning",
     "SkippedRowsWarning",
     "UnmatchedAreasWarning",
+    "PermutationWarning",
 ]
 
 
@@ -43,3 +44,8 @@ class SkippedRowsWarning(HyperlocalWarning):
 class UnmatchedAreasWarning(HyperlocalWarning):
     """Areas present on one side of a join and absent from the other (e.g. crosswalk areas with no values):
     they contribute nothing. The message names how many and the first few codes."""
+
+
+class PermutationWarning(HyperlocalWarning):
+    """Too few permutations for the false-discovery-rate step to reach ``alpha`` at this number of cells: the
+    smallest attainable pseudo p-value is too coarse. The message says how many permutations would do."""

@@ -9,6 +9,7 @@
 //! * [`neighbours`]: the k-ring neighbour graph of a set of cells (CSR), for smoothing and local statistics;
 //! * [`polygon`]: polygon crosswalks (exact area shares) and point location, with `repair` (validity and
 //!   GEOS `make_valid(method="structure")` of invalid polygons);
+//! * [`spatial`]: k-ring smoothing, Getis–Ord Gi/Gi*, local and global Moran's I, conditional permutations;
 //! * [`error`]: the one error type;
 //! * [`cancel`]: cooperative cancellation (Ctrl-C) checked between chunks of work.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -21,6 +22,7 @@ pub mod error;
 pub mod neighbours;
 pub mod polygon;
 mod repair;
+pub mod spatial;
 pub mod wkb;
 
 pub use error::{HlError, Result, RowList};

@@ -12,6 +12,7 @@ use hyperlocal_core::bng;
 use hyperlocal_core::cells::{self, OnInvalid};
 use hyperlocal_core::neighbours;
 use hyperlocal_core::polygon;
+use hyperlocal_core::spatial::{self, Graph, Transform};
 use hyperlocal_core::wkb;
 use hyperlocal_core::{HlError, RowList};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -459,6 +460,144 @@ fn locate_points<'py>(
     Ok(run(py, || polygon::locate_points(&geoms, crs, la, ln))?.into_pyarray(py))
 }
 
+fn graph<'a>(
+    py: Python<'_>,
+    offsets: &'a [u64],
+    index: &'a [u32],
+    n: usize,
+) -> PyResult<Graph<'a>> {
+    Graph::new(offsets, index, n).map_err(|e| map_err(py, e))
+}
+
+fn transform(row_standardised: bool) -> Transform {
+    if row_standardised {
+        Transform::Row
+    } else {
+        Transform::Binary
+    }
+}
+
+/// k-ring means over a CSR graph: (mean, total weight).
+#[pyfunction]
+#[pyo3(signature = (offsets, index, values, weight=None))]
+fn smooth<'py>(
+    py: Python<'py>,
+    offsets: PyReadonlyArray1<'py, u64>,
+    index: PyReadonlyArray1<'py, u32>,
+    values: PyReadonlyArray1<'py, f64>,
+    weight: Option<PyReadonlyArray1<'py, f64>>,
+) -> PyResult<(Arr<'py, f64>, Arr<'py, f64>)> {
+    let x = values.as_slice()?;
+    let g = graph(py, offsets.as_slice()?, index.as_slice()?, x.len())?;
+    let w = match &weight {
+        Some(a) => Some(a.as_slice()?),
+        None => None,
+    };
+    let (m, t) = run(py, || spatial::smooth(g, x, w))?;
+    Ok((m.into_pyarray(py), t.into_pyarray(py)))
+}
+
+/// Getis–Ord Gi / Gi* with binary weights: (G, E, V, z).
+#[pyfunction]
+fn local_g<'py>(
+    py: Python<'py>,
+    offsets: PyReadonlyArray1<'py, u64>,
+    index: PyReadonlyArray1<'py, u32>,
+    values: PyReadonlyArray1<'py, f64>,
+    star: bool,
+) -> PyResult<(Arr<'py, f64>, Arr<'py, f64>, Arr<'py, f64>, Arr<'py, f64>)> {
+    let x = values.as_slice()?;
+    let g = graph(py, offsets.as_slice()?, index.as_slice()?, x.len())?;
+    let out = run(py, || spatial::local_g(g, x, star))?;
+    Ok((
+        out.g.into_pyarray(py),
+        out.expected.into_pyarray(py),
+        out.variance.into_pyarray(py),
+        out.z.into_pyarray(py),
+    ))
+}
+
+/// Local Moran's I: (I, E, V, z, lag, quadrant, standardised values).
+#[pyfunction]
+fn local_moran<'py>(
+    py: Python<'py>,
+    offsets: PyReadonlyArray1<'py, u64>,
+    index: PyReadonlyArray1<'py, u32>,
+    values: PyReadonlyArray1<'py, f64>,
+    row_standardised: bool,
+) -> PyResult<(
+    Arr<'py, f64>,
+    Arr<'py, f64>,
+    Arr<'py, f64>,
+    Arr<'py, f64>,
+    Arr<'py, f64>,
+    Arr<'py, u8>,
+    Arr<'py, f64>,
+)> {
+    let x = values.as_slice()?;
+    let g = graph(py, offsets.as_slice()?, index.as_slice()?, x.len())?;
+    let t = transform(row_standardised);
+    let out = run(py, || spatial::local_moran(g, x, t))?;
+    Ok((
+        out.i.into_pyarray(py),
+        out.expected.into_pyarray(py),
+        out.variance.into_pyarray(py),
+        out.z.into_pyarray(py),
+        out.lag.into_pyarray(py),
+        out.quadrant.into_pyarray(py),
+        out.zvalues.into_pyarray(py),
+    ))
+}
+
+/// Conditional-permutation folded counts per row (u32::MAX for isolated rows).
+#[pyfunction]
+fn permutation_counts<'py>(
+    py: Python<'py>,
+    offsets: PyReadonlyArray1<'py, u64>,
+    index: PyReadonlyArray1<'py, u32>,
+    values: PyReadonlyArray1<'py, f64>,
+    cells_: PyReadonlyArray1<'py, u64>,
+    seed: u64,
+    permutations: u32,
+) -> PyResult<Arr<'py, u32>> {
+    let x = values.as_slice()?;
+    let c = cells_.as_slice()?;
+    let g = graph(py, offsets.as_slice()?, index.as_slice()?, x.len())?;
+    Ok(run(py, || {
+        spatial::permutation_counts(g, x, c, seed, permutations)
+    })?
+    .into_pyarray(py))
+}
+
+/// Global Moran's I: a dict of its statistics.
+#[pyfunction]
+fn global_moran<'py>(
+    py: Python<'py>,
+    offsets: PyReadonlyArray1<'py, u64>,
+    index: PyReadonlyArray1<'py, u32>,
+    values: PyReadonlyArray1<'py, f64>,
+    row_standardised: bool,
+    permutations: u32,
+    seed: u64,
+) -> PyResult<Vec<(&'static str, f64)>> {
+    let x = values.as_slice()?;
+    let g = graph(py, offsets.as_slice()?, index.as_slice()?, x.len())?;
+    let t = transform(row_standardised);
+    let o = run(py, || spatial::global_moran(g, x, t, permutations, seed))?;
+    Ok(vec![
+        ("I", o.i),
+        ("expected", o.expected),
+        ("variance_norm", o.variance_norm),
+        ("variance_rand", o.variance_rand),
+        ("z_norm", o.z_norm),
+        ("z_rand", o.z_rand),
+        ("count", f64::from(o.count)),
+        ("mean_sim", o.mean_sim),
+        ("sd_sim", o.sd_sim),
+        ("s0", o.s0),
+    ])
+}
+
 /// True when this extension was compiled with optimisations (a debug build is ~20x slower).
 #[pyfunction]
 fn is_release_build() -> bool {
@@ -482,6 +621,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(area_method_names, m)?)?;
     m.add_function(wrap_pyfunction!(polygon_crosswalk, m)?)?;
     m.add_function(wrap_pyfunction!(locate_points, m)?)?;
+    m.add_function(wrap_pyfunction!(smooth, m)?)?;
+    m.add_function(wrap_pyfunction!(local_g, m)?)?;
+    m.add_function(wrap_pyfunction!(local_moran, m)?)?;
+    m.add_function(wrap_pyfunction!(permutation_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(global_moran, m)?)?;
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
