@@ -17,6 +17,7 @@ __all__ = [
     "grid_neighbours",
     "area_method_names",
     "is_release_build",
+    "merge_counts",
     "latlng_to_cell",
     "global_moran",
     "local_g",
