@@ -64,6 +64,8 @@ def test_every_example_parses_into_typed_objects(data: Path, tmp_path: Path) -> 
                                                                        "valid keys in [health_change]"]),
         (("resolutions = [7, 6]", 'resolutions = "7"'), ["'project.resolutions' = '7' has the wrong type", "list"]),
         (("resolutions = [7, 6]", "resolutions = [16]"), ["expected a list of integers 0..15"]),
+        (('statistic = "gi_star"', 'statistic = "getis"'), ["'hotspots.statistic' = 'getis'", "local_moran"]),
+        (('surface = "health_change"', 'surface = "demand"'), ["'hotspots.surface' = 'demand' needs a [demand]"]),
         (('programme = { input = "left_behind" }', 'programme = { input = "left_behnd" }'),
          ["'health_change.programme.input' = 'left_behnd' is not an input", "defined inputs: "]),
         (("lsoa21_pwc_ew_bng.parquet", "lsoa21_pwc_ew_bng.parquett"), ["'inputs.lsoa21.path'", "no such file"]),
@@ -152,7 +154,20 @@ def test_national_build_conserves_every_count_and_records_it(national: tuple[Pat
     # one offline HTML map with the three health layers and the deprivation deciles, drawn at map_resolution 6
     html = (out / "map.html").read_text()
     assert "Content-Security-Policy" in html and "http://" not in html and "https://" not in html
-    assert m["steps"]["map_html"]["audit"]["layers"] == 4
+    assert m["steps"]["map_html"]["audit"]["layers"] == 5
+    # Gi* hot spots of the 2021 bad-health share: every cell accounted for, classes against the statistic
+    hs = m["steps"]["hotspots_res7"]["audit"]
+    assert hs["analysed"] + hs["left_out"] == hs["cells"] == surface.height
+    assert hs["left_out"] == int(surface["small"].sum())
+    assert sum(hs["classes"].values()) == hs["analysed"] and hs["classes"]["None"] == hs["isolated"]
+    spots = pl.read_parquet(out / "hotspots_res7.parquet")
+    hot = spots.filter(pl.col("gi_class") == "hot")
+    assert hot.height == hs["classes"]["hot"] > 0 and (hot["gi_z"] > 0).all() and (hot["gi_q"] <= 0.05).all()
+    assert (spots.filter(pl.col("gi_class") == "cold")["gi_z"] < 0).all()
+    # hot spots have more bad health than the analysed cells' mean, cold spots less
+    mean = spots["bad_or_very_bad_pct_2021"].mean()
+    assert hot["bad_or_very_bad_pct_2021"].mean() > mean > spots.filter(pl.col("gi_class") == "cold")[
+        "bad_or_very_bad_pct_2021"].mean()  # fmt: skip
     assert m["steps"]["map_html"]["audit"]["cells"][0] == s6.height
 
 

@@ -235,6 +235,11 @@ def run_build(
     return result
 
 
+#: The classes of a hot-spot map, coded 1..K in this order (cold or low-low first: blue, to hot: red).
+HOTSPOT_CLASSES = {"gi_class": ("cold", "not significant", "hot"),
+                   "moran_quadrant": ("LL", "LH", "not significant", "HL", "HH")}  # fmt: skip
+
+
 def _mass(before: pl.DataFrame, after: pl.DataFrame, columns: list[str]) -> dict[str, dict[str, float]]:
     """Total of each count in the input rows and on the cells, and their difference."""
     out = {}
@@ -338,6 +343,10 @@ class _Context:
                 steps.append(_Step(f"demand_res{r}", list(dict.fromkeys([m.events, m.areas, m.population])),
                                    {"demand": p.as_dict()["demand"], "resolution": r}, needs,
                                    partial(self.demand, r)))  # fmt: skip
+        for r in p.resolutions:
+            if p.hotspots:
+                steps.append(_Step(f"hotspots_res{r}", [], {"hotspots": p.as_dict()["hotspots"], "resolution": r},
+                                   [f"{p.hotspots.surface}_res{r}"], partial(self.hotspots, r)))  # fmt: skip
         if p.html:
             steps.append(_Step("map_html", [], {"map_resolution": p.map_resolution}, [s.name for s in steps],
                                self.map_html))  # fmt: skip
@@ -451,6 +460,55 @@ class _Context:
             bar.update()
         return {"outputs": files, "audit": audit}
 
+    def hotspots(self, r: int) -> dict[str, Any]:
+        """Gi* / Gi hot and cold spots or local Moran clusters of one column of a surface, with FDR classes.
+
+        Cells where the column is null and cells flagged ``small`` (suppressed) are left out of the analysis and
+        counted in the audit (``left_out``); cells left without a neighbour in the set are flagged ``isolated``.
+        """
+        from .spatial import local_gi, local_moran
+
+        h = self.project.hotspots
+        assert h is not None
+        stem = f"{h.surface}_res{r}"
+        surface = self.table(stem, stem)
+        if h.value not in surface.columns:
+            numeric = [c for c, t in surface.schema.items() if t.is_numeric() and c != "cell"]
+            raise InvalidInputError(
+                f"{self.project.file}: 'hotspots.value' = {h.value!r} is not a column of the {h.surface} surface; "
+                f"numeric columns: {numeric[:12]}{' …' if len(numeric) > 12 else ''}"
+            )
+        value = pl.col(h.value).cast(pl.Float64)
+        keep = value.is_not_null() & value.is_finite()
+        if "small" in surface.columns:  # suppressed cells (too few residents, or one year only) stay out
+            keep = keep & ~pl.col("small").fill_null(True)
+        data = surface.filter(keep).select("cell", h.value)
+        opts: dict[str, Any] = {"k": h.k, "permutations": h.permutations, "seed": h.seed, "alpha": h.alpha}
+        with self._bar(f"hot spots res {r}", 2) as bar:
+            if h.statistic == "local_moran":
+                out = local_moran(data, h.value, **opts)
+                col = "moran_quadrant"
+                name = "Local Moran's I clusters"
+            else:
+                out = local_gi(data, h.value, star=h.statistic == "gi_star", **opts)
+                col = "gi_class"
+                name = f"{'Gi*' if h.statistic == 'gi_star' else 'Gi'} hot and cold spots"
+            bar.update()
+            classes = HOTSPOT_CLASSES[col]
+            files = self._write(out, f"hotspots_res{r}")
+            every = surface.select("cell").join(out.select("cell", col), on="cell", how="left", maintain_order="left")
+            coded = every.select("cell", pl.col(col).replace_strict({c: i + 1 for i, c in enumerate(classes)},
+                                                                   default=None, return_dtype=pl.Int32))  # fmt: skip
+            files.append(self._map(coded, col, f"hotspots_res{r}", classes=classes, cmap="RdBu_r",
+                                   title=f"{name} of {h.value} ({h.surface}), res {r}: FDR {h.alpha:g}, k = {h.k}, "
+                                   f"{h.permutations} permutations",
+                                   label=f"{col} (grey: left out as suppressed, or isolated)"))  # fmt: skip
+            bar.update()
+        counts = {str(c): n for c, n in out.get_column(col).value_counts().iter_rows()}
+        audit = {"cells": surface.height, "analysed": data.height, "left_out": surface.height - data.height,
+                 "isolated": int(out.get_column("isolated").sum()), "classes": counts}  # fmt: skip
+        return {"outputs": files, "audit": audit}
+
     def demand(self, r: int) -> dict[str, Any]:
         from .aggregate import apportion
         from .demand import demand_surface, funnel_plot
@@ -554,6 +612,14 @@ class _Context:
             t = self.table(f"deprivation_res{r}", f"deprivation_res{r}")
             yield {"table": t, "column": "decile", "label": "Deprivation decile", "classes": "deciles",
                    "population": "population"}  # fmt: skip
+        if p.hotspots:
+            t = self.table(f"hotspots_res{r}", f"hotspots_res{r}")
+            col = "moran_quadrant" if p.hotspots.statistic == "local_moran" else "gi_class"
+            order = HOTSPOT_CLASSES[col]
+            t = t.with_columns(pl.col(col).replace_strict({c: i + 1 for i, c in enumerate(order)}, default=None,
+                                                          return_dtype=pl.Float64).alias("class"))  # fmt: skip
+            yield {"table": t, "column": "class", "label": f"Hot spots of {p.hotspots.value} ({' / '.join(order)})",
+                   "cmap": "RdBu_r", "limits": (1.0, float(len(order))), "nodata": "isolated"}  # fmt: skip
         if p.demand:
             t = self.table(f"demand_res{r}", f"demand_res{r}")
             yield {"table": t, "column": "ratio", "label": "Observed / expected", "diverging": True, "center": 1.0,

@@ -33,9 +33,15 @@ DECILE_LABELS = tuple(
 )
 
 
-def _check_classes(df: pl.DataFrame, column: str, classes: str | None) -> str | None:
+def _check_classes(
+    df: pl.DataFrame, column: str, classes: str | Sequence[str] | None
+) -> str | tuple[str, ...] | None:
+    """None (a colour scale), "deciles", or the labels of classes coded 1..K in ``column``."""
     if classes is not None and classes != "deciles":
-        raise InvalidInputError(f"map_png: classes must be None or 'deciles', got {classes!r}")
+        if isinstance(classes, str) or not all(isinstance(c, str) for c in classes) or not 2 <= len(classes) <= 20:
+            raise InvalidInputError(
+                f"map_png: classes must be None, 'deciles' or 2..20 class labels, got {classes!r}"
+            )
     s = df.get_column(column)
     if not s.dtype.is_numeric():
         raise InvalidInputError(f"map_png: column {column!r} must be numeric, got {s.dtype}")
@@ -43,14 +49,15 @@ def _check_classes(df: pl.DataFrame, column: str, classes: str | None) -> str | 
         v = s.drop_nulls()
         if v.len() and v.min() >= 1 and v.max() <= 10:  # type: ignore[operator]
             return "deciles"
-    if classes == "deciles":
+    if classes is not None:
+        k = 10 if classes == "deciles" else len(classes)
         a = s.cast(pl.Float64).fill_nan(None).drop_nulls().to_numpy()
-        if a.size and (a.min() < 1 or a.max() > 10 or (np.round(a) != a).any()):
+        if a.size and (a.min() < 1 or a.max() > k or (np.round(a) != a).any()):
             raise InvalidInputError(
-                f"map_png: classes='deciles' needs whole numbers 1..10 in {column!r}, found "
-                f"{a.min():g}..{a.max():g}"
+                f"map_png: classes={'deciles' if k == 10 and classes == 'deciles' else 'labels'} needs whole "
+                f"numbers 1..{k} in {column!r}, found {a.min():g}..{a.max():g}"
             )
-    return classes
+    return classes if classes is None or classes == "deciles" else tuple(classes)
 
 
 def rollup_for_display(
@@ -136,7 +143,7 @@ def map_png(
     diverging: bool = False,
     center: float = 0.0,
     label: str | None = None,
-    classes: Literal["deciles"] | None = None,
+    classes: Literal["deciles"] | Sequence[str] | None = None,
     limits: Sequence[float] | None = None,
     source: str = DEFAULT_SOURCE,
     outline: bool = True,
@@ -169,7 +176,9 @@ def map_png(
     classes
         ``"deciles"``: ten discrete classes 1..10 with a categorical legend (1 = most deprived, 10 = least
         deprived) and no colour bar. Chosen automatically for an integer column named ``decile`` with values
-        in 1..10.
+        in 1..10. A sequence of K labels: K discrete classes coded 1..K in ``column`` (e.g. cold / not
+        significant / hot), coloured from ``cmap`` in that order, with a categorical legend; class maps are not
+        rolled up for display.
     limits
         ``(lo, hi)`` of the colour scale. Default: the 2nd and 98th percentiles of the values (symmetric about
         ``center`` when diverging). Values outside the limits take the end colours, and the colour bar then
@@ -239,7 +248,7 @@ def map_png(
     target = display_res
     if display_res == "auto":
         target = display_resolution((0.0, 0.0, span_w, span_h), mw * dpi, height_px=mh * dpi)
-    if isinstance(target, int) and res_now is not None and res_now > target:
+    if isinstance(target, int) and res_now is not None and res_now > target and not isinstance(kind, tuple):
         frame = _basemap.rollup_for_display(frame, column, target, cell=cell, weight=weight)
         if kind == "deciles":
             frame = frame.with_columns(pl.col(column).round(0))
@@ -268,10 +277,11 @@ def map_png(
     extend = "neither"
     cm: Colormap
     norm: Normalize
-    if kind == "deciles":
-        base = colormaps[cmap].resampled(10)
-        cm = ListedColormap([base(i) for i in range(10)], name=f"{cmap}_deciles")
-        norm = BoundaryNorm(np.arange(0.5, 11.0, 1.0), 10)
+    if kind is not None:
+        k = 10 if kind == "deciles" else len(kind)
+        base = colormaps[cmap].resampled(k)
+        cm = ListedColormap([base(i) for i in range(k)], name=f"{cmap}_classes{k}")
+        norm = BoundaryNorm(np.arange(0.5, k + 1.0, 1.0), k)
     else:
         lo, hi = _limits(vals[finite], diverging, center, limits)
         cm = colormaps[cmap]
@@ -328,13 +338,14 @@ def map_png(
     nodata_patch = Patch(facecolor=NO_DATA_COLOUR, edgecolor="#666666", linewidth=0.4, label="no data")
     side_x = (pad + mw + 0.2) / W
     cbar = None
-    if kind == "deciles":
+    if kind is not None:
         present = set(np.unique(vals[finite]).astype(int).tolist())
+        labels = DECILE_LABELS if kind == "deciles" else kind
         handles = [
             Patch(
-                facecolor=cm(i), edgecolor="none", label=DECILE_LABELS[i] + ("" if i + 1 in present else " –")
+                facecolor=cm(i), edgecolor="none", label=labels[i] + ("" if i + 1 in present else " –")
             )
-            for i in range(10)
+            for i in range(len(labels))
         ]
         if has_nodata:
             handles.append(nodata_patch)

@@ -28,6 +28,13 @@ A minimal project::
     before = { counts = "health_2011", areas = "lsoa11" }
     after = { counts = "health_2021", areas = "lsoa21" }
 
+Hot spots of any surface column (:class:`Hotspots`; Getis–Ord Gi*/Gi or local Moran's I, FDR classes)::
+
+    [hotspots]
+    surface = "health_change"          # or "deprivation", "demand"
+    value = "bad_or_very_bad_pct_2021"  # a numeric column of that surface
+    statistic = "gi_star"              # "gi", "local_moran"; k = 1, permutations = 999, seed = 0, alpha = 0.05
+
 See ``examples/*.toml`` for complete projects and :data:`LAYOUTS` for the input layouts.
 """
 
@@ -261,6 +268,24 @@ class Demand:
 
 
 @dataclass(frozen=True)
+class Hotspots:
+    """Hot spots and clusters of one column of a built surface (:func:`hyperlocal.local_gi` or
+    :func:`hyperlocal.local_moran`), at every resolution."""
+
+    surface: str
+    value: str
+    statistic: str = "gi_star"
+    k: int = 1
+    permutations: int = 999
+    seed: int = 0
+    alpha: float = 0.05
+
+
+#: Surfaces a [hotspots] section can read.
+HOTSPOT_SURFACES = ("health_change", "deprivation", "demand")
+
+
+@dataclass(frozen=True)
 class Project:
     """A parsed, validated project file."""
 
@@ -272,6 +297,7 @@ class Project:
     health_change: HealthChange | None = None
     deprivation: Deprivation | None = None
     demand: Demand | None = None
+    hotspots: Hotspots | None = None
     html: bool = True
     map_resolution: int | None = None
 
@@ -462,13 +488,27 @@ def load_project(path: str | Path) -> Project:
         if dem.years <= 0 or dem.multiplier <= 0 or dem.k < 1:
             raise ConfigError(f"{file}: [demand] years and multiplier must be > 0 and k >= 1")
         s.done()
+
+    hot = None
+    if (s := top.section("hotspots")) is not None:
+        hot = Hotspots(
+            surface=s.choice("surface", HOTSPOT_SURFACES), value=s.take("value", str),
+            statistic=s.choice("statistic", ("gi_star", "gi", "local_moran"), "gi_star"), k=s.take("k", int, 1),
+            permutations=s.take("permutations", int, 999), seed=s.take("seed", int, 0),
+            alpha=s.take("alpha", float, 0.05),
+        )  # fmt: skip
+        if hot.k < 1 or hot.permutations < 0 or not 0 < hot.alpha < 1:
+            raise ConfigError(f"{file}: [hotspots] needs k >= 1, permutations >= 0 and 0 < alpha < 1")
+        s.done()
     top.done()
 
+    if hot and not {"health_change": hc, "deprivation": dep, "demand": dem}[hot.surface]:
+        raise ConfigError(f"{file}: 'hotspots.surface' = {hot.surface!r} needs a [{hot.surface}] section")
     for what, wants in (("health_change", hc and hc.deprivation), ("demand", dem and dem.deprivation)):
         if wants and dep is None:
             raise ConfigError(f"{file}: '{what}.deprivation' = true needs a [deprivation] section")
     if hc is None and dep is None and dem is None:
         raise ConfigError(f"{file}: nothing to build; add [health_change], [deprivation] and/or [demand]")
     return Project(file=file.resolve(), name=name, out_dir=out, resolutions=tuple(dict.fromkeys(resolutions)),
-                   inputs=inputs, health_change=hc, deprivation=dep, demand=dem, html=html,
+                   inputs=inputs, health_change=hc, deprivation=dep, demand=dem, hotspots=hot, html=html,
                    map_resolution=map_res)  # fmt: skip
