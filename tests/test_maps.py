@@ -151,6 +151,26 @@ def test_png_deciles_have_a_ten_class_legend_and_no_data(national: pl.DataFrame,
         hl.map_png(df, "proportion", tmp_path / "d.png", classes="deciles")
 
 
+def test_png_labelled_classes_have_a_categorical_legend(national: pl.DataFrame, tmp_path: Path) -> None:
+    """Hot-spot style classes coded 1..K: K flat colours, the labels in the legend, no roll-up, no colour bar."""
+    coded = national.with_columns(
+        cls=pl.when(pl.col("residents") < 100).then(None)
+        .when(pl.col("proportion") > pl.col("proportion").quantile(0.9)).then(3)
+        .when(pl.col("proportion") < pl.col("proportion").quantile(0.1)).then(1).otherwise(2)
+    )  # fmt: skip
+    hl.map_png(coded, "cls", tmp_path / "h.png", classes=("cold", "not significant", "hot"), cmap="RdBu_r")
+    meta = _last()
+    assert meta["classes"] == ("cold", "not significant", "hot") and meta["colorbar"] is None
+    labels = [t.get_text() for t in meta["fig"].legends[0].get_texts()]
+    assert labels[:3] == ["cold", "not significant", "hot"] and "no data" in labels
+    poly = meta["fig"].axes[0].collections[0]
+    assert len({tuple(np.round(c, 4)) for c in poly.get_facecolors()}) == 3
+    with pytest.raises(InvalidInputError, match="1..2"):
+        hl.map_png(coded, "cls", tmp_path / "h.png", classes=("low", "high"))
+    with pytest.raises(InvalidInputError, match="class labels"):
+        hl.map_png(coded, "cls", tmp_path / "h.png", classes="hot")  # type: ignore[arg-type]
+
+
 def test_png_no_data_is_grey_and_in_the_legend(national: pl.DataFrame, tmp_path: Path) -> None:
     df = national.with_columns(v=pl.when(pl.col("residents") >= 300).then(pl.col("proportion") - 5))
     assert df.get_column("v").null_count() > 100
