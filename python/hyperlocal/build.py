@@ -20,6 +20,7 @@ resolved, the versions of hyperlocal, Python, Polars, NumPy and pyarrow, and the
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import platform
@@ -48,6 +49,18 @@ def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
+    return h.hexdigest()
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """SHA-256 of the installed package's code (Python modules and the compiled core), so that a changed
+    hyperlocal rebuilds every step even when its version number is unchanged (e.g. a development build)."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted([*root.rglob("*.py"), *root.glob("_core*"), *root.rglob("*.js")]):
+        if f.suffix != ".pyi":
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
 
 
@@ -198,7 +211,7 @@ def run_build(
         hashes = {n: inputs.hash(n) for n in step.inputs}
         for n in step.inputs:
             manifest.data["inputs"][n] = {"files": hashes[n], "layout": project.inputs[n].layout}
-        key = _key(step.name, step.spec, hashes, [keys[n] for n in step.needs], __version__)
+        key = _key(step.name, step.spec, hashes, [keys[n] for n in step.needs], __version__, _code_fingerprint())
         keys[step.name] = key
         if not force and manifest.unchanged(step.name, key, out):
             manifest.data["steps"][step.name] = manifest.previous["steps"][step.name] | {"status": "skipped"}
