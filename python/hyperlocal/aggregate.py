@@ -399,6 +399,12 @@ def _count_output(
     return pl.DataFrame(out)
 
 
+def count_dtype(largest: int | None) -> type[pl.DataType]:
+    """The ``count`` column's type of merged counts: UInt32 as the in-memory call, UInt64 only if a count
+    exceeds 2³² − 1 (possible only when partial counts of a stream or of Spark partitions are added)."""
+    return pl.UInt32 if largest is None or largest <= np.iinfo(np.uint32).max else pl.UInt64
+
+
 def count_stream(
     events: pl.LazyFrame,
     *,
@@ -442,8 +448,8 @@ def count_stream(
             progress(batch.height)
     report_skipped(f"count_points({xy[0]}/{xy[1]})", (n_bad, first_bad))
     cells, g, counts = total
-    wide = counts.size and int(counts.max()) > np.iinfo(np.uint32).max
-    out = _count_output(cells, g, counts if wide else counts.astype(np.uint32), None, [])
+    dtype = count_dtype(int(counts.max()) if counts.size else None)
+    out = _count_output(cells, g, counts.astype(np.uint32 if dtype == pl.UInt32 else np.uint64), None, [])
     if not by:
         return out
     assert combos is not None or cells.size == 0

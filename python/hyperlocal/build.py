@@ -248,11 +248,6 @@ def run_build(
     return result
 
 
-#: The classes of a hot-spot map, coded 1..K in this order (cold or low-low first: blue, to hot: red).
-HOTSPOT_CLASSES = {"gi_class": ("cold", "not significant", "hot"),
-                   "moran_quadrant": ("LL", "LH", "not significant", "HL", "HH")}  # fmt: skip
-
-
 def _mass(before: pl.DataFrame, after: pl.DataFrame, columns: list[str]) -> dict[str, dict[str, float]]:
     """Total of each count in the input rows and on the cells, and their difference."""
     out = {}
@@ -479,7 +474,7 @@ class _Context:
         Cells where the column is null and cells flagged ``small`` (suppressed) are left out of the analysis and
         counted in the audit (``left_out``); cells left without a neighbour in the set are flagged ``isolated``.
         """
-        from .spatial import local_gi, local_moran
+        from .spatial import CLASSES, class_codes, local_gi, local_moran
 
         h = self.project.hotspots
         assert h is not None
@@ -507,12 +502,10 @@ class _Context:
                 col = "gi_class"
                 name = f"{'Gi*' if h.statistic == 'gi_star' else 'Gi'} hot and cold spots"
             bar.update()
-            classes = HOTSPOT_CLASSES[col]
             files = self._write(out, f"hotspots_res{r}")
             every = surface.select("cell").join(out.select("cell", col), on="cell", how="left", maintain_order="left")
-            coded = every.select("cell", pl.col(col).replace_strict({c: i + 1 for i, c in enumerate(classes)},
-                                                                   default=None, return_dtype=pl.Int32))  # fmt: skip
-            files.append(self._map(coded, col, f"hotspots_res{r}", classes=classes, cmap="RdBu_r",
+            coded = every.select("cell", class_codes(col))
+            files.append(self._map(coded, col, f"hotspots_res{r}", classes=CLASSES[col], cmap="RdBu_r",
                                    title=f"{name} of {h.value} ({h.surface}), res {r}: FDR {h.alpha:g}, k = {h.k}, "
                                    f"{h.permutations} permutations",
                                    label=f"{col} (grey: left out as suppressed, or isolated)"))  # fmt: skip
@@ -626,11 +619,12 @@ class _Context:
             yield {"table": t, "column": "decile", "label": "Deprivation decile", "classes": "deciles",
                    "population": "population"}  # fmt: skip
         if p.hotspots:
+            from .spatial import CLASSES, class_codes
+
             t = self.table(f"hotspots_res{r}", f"hotspots_res{r}")
             col = "moran_quadrant" if p.hotspots.statistic == "local_moran" else "gi_class"
-            order = HOTSPOT_CLASSES[col]
-            t = t.with_columns(pl.col(col).replace_strict({c: i + 1 for i, c in enumerate(order)}, default=None,
-                                                          return_dtype=pl.Float64).alias("class"))  # fmt: skip
+            order = CLASSES[col]
+            t = t.with_columns(class_codes(col).cast(pl.Float64).alias("class"))
             yield {"table": t, "column": "class", "label": f"Hot spots of {p.hotspots.value} ({' / '.join(order)})",
                    "cmap": "RdBu_r", "limits": (1.0, float(len(order))), "nodata": "isolated"}  # fmt: skip
         if p.demand:

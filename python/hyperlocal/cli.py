@@ -678,9 +678,6 @@ def _cmd_build(args: argparse.Namespace) -> None:
     print(describe(result))
 
 
-_CLASS_CODES = {"hot": 1.0, "cold": -1.0, "HH": 1.0, "LL": -1.0, "HL": 0.5, "LH": -0.5, "not significant": 0.0}
-
-
 def _cmd_hotspots(args: argparse.Namespace) -> None:
     from . import spatial
     from .cells import string_to_cell
@@ -719,9 +716,7 @@ def _cmd_hotspots(args: argparse.Namespace) -> None:
     col = label_col[0]
     counts = ", ".join(f"{c or 'isolated'}: {n:,}" for c, n in df[col].value_counts().sort(col).iter_rows())
     print(f"{col}: {counts}")
-    coded = df.select(
-        args.cell, pl.col(col).replace_strict(_CLASS_CODES, default=None, return_dtype=pl.Float64).alias("class")
-    )
+    coded = df.select(args.cell, spatial.class_codes(col).alias("class"))
     name = "Gi*" if col == "gi_class" and not args.gi else ("Gi" if col == "gi_class" else "local Moran's I")
     map_png(
         coded,
@@ -730,9 +725,8 @@ def _cmd_hotspots(args: argparse.Namespace) -> None:
         title=f"{name} of {args.value}: FDR {args.alpha:g}, k = {args.k}, {args.permutations} permutations",
         cell=args.cell,
         cmap="RdBu_r",
-        diverging=True,
-        center=0.0,
-        label="cold / LL (−1) · LH (−0.5) · not significant (0) · HL (0.5) · hot / HH (1); grey: isolated",
+        classes=spatial.CLASSES[col],
+        label=f"{col} (grey: isolated)",
     )
     print(f"wrote map: {png}")
 

@@ -86,7 +86,7 @@ from ._convert import (
     rows_text,
     series_from_numpy,
 )
-from .aggregate import _assemble, _check_columns, _names, _numeric
+from .aggregate import _assemble, _check_columns, _names, _numeric, count_dtype
 from .aggregate import count_points as _count_points
 from .exceptions import InvalidInputError, SkippedRowsWarning, UnmatchedAreasWarning
 
@@ -100,7 +100,6 @@ REPORT = "__hl_report"
 # Rows of one partition handed to the core at once (bounds the executor's memory: ~8 bytes per row in the core
 # plus the Arrow input).
 FLUSH_ROWS = 1 << 22
-_U32_MAX = 2**32 - 1
 
 
 # --------------------------------------------------------------------------------------------- shared helpers
@@ -310,7 +309,7 @@ def _finish_counts(merged: pl.DataFrame, by: Sequence[str], what: str, stackleve
         )
     n = counts["count"]
     top = n.max()
-    dtype = pl.UInt32 if top is None or int(top) <= _U32_MAX else pl.UInt64  # type: ignore[arg-type]
+    dtype = count_dtype(None if top is None else int(top))  # type: ignore[arg-type]
     out = pl.DataFrame([counts["cell"].reinterpret(signed=False), *[counts[c] for c in by], n.cast(dtype)])
     return out.sort(["cell", *by])
 

@@ -58,6 +58,19 @@ from .exceptions import InvalidInputError, PermutationWarning
 __all__ = ["neighbours", "smooth", "local_gi", "local_moran", "global_moran", "fdr_bh"]
 
 _MAX_K = 255
+
+#: The classes of a hot-spot map, in colour order (cold or low-low first: blue; hot or high-high last: red), for
+#: each class column: ``gi_class`` of :func:`local_gi` and ``moran_quadrant`` of :func:`local_moran`.
+CLASSES = {"gi_class": ("cold", "not significant", "hot"),
+           "moran_quadrant": ("LL", "LH", "not significant", "HL", "HH")}  # fmt: skip
+
+
+def class_codes(column: str) -> pl.Expr:
+    """The classes of ``column`` (a key of :data:`CLASSES`) coded 1..K in :data:`CLASSES` order (null: isolated
+    or missing), for ``map_png(..., classes=CLASSES[column])`` and the HTML map."""
+    order = CLASSES[column]
+    return pl.col(column).replace_strict({c: i + 1 for i, c in enumerate(order)}, default=None,
+                                         return_dtype=pl.Int32)  # fmt: skip
 _QUADRANTS = {1: "HH", 2: "LH", 3: "LL", 4: "HL"}
 
 
