@@ -8,10 +8,13 @@
 //! ## Permutations
 //! Conditional randomisation (Anselin 1995): location i keeps its own value and its k_i neighbour values are
 //! replaced by k_i values drawn without replacement from the other n − 1 locations. Draw r of location i uses
-//! its own counter-based generator: a wyrand stream whose state starts at a SplitMix64 hash (Steele, Lea &
-//! Flood 2014) of (seed, cell id of i, r). The k_i others are drawn as a tuple of uniform integers (Lemire's
-//! (2019) multiply-shift with rejection, exact), the whole tuple being drawn again if it repeats a value
-//! (probability ≈ k²/2n): every ordered tuple of distinct others is equally likely, so the drawn set is a uniform
+//! its own counter-based generator: a wyrand stream (Wang Yi's generator used as a counter-based hash: each
+//! output is a 64×64→128-bit multiply of its own Weyl-sequence state) whose state starts at K + (r + 1)·D,
+//! where K is a SplitMix64 hash (Steele, Lea & Flood 2014) of (seed, cell id of i) and D a fixed odd constant,
+//! so the draws of a location read distinct states. The k_i others are drawn as a tuple of
+//! uniform integers (Lemire's (2019) multiply-shift with rejection, exact), the whole tuple being drawn again
+//! if a component is rejected or it repeats a value (probability ≈ k²/2n): every ordered tuple of distinct
+//! others is equally likely, so the drawn set is a uniform
 //! k_i-subset, as a partial Fisher–Yates shuffle would give, without an n-sized buffer. (For k_i > 24 a bitset
 //! of the drawn values replaces the pairwise check.) The indices of a block of draws are generated first and
 //! the values gathered afterwards, so that the memory loads overlap; the gather reads the values rounded to
@@ -393,9 +396,11 @@ fn location_key(seed: u64, cell: u64) -> u64 {
     mix(mix(seed ^ SALT_LOCAL) ^ cell)
 }
 
-/// The random stream of draw `draw` of a location (or of a global permutation): its state starts at the
-/// SplitMix64 finaliser of (key + (draw + 1)·C) and advances as wyrand (Wang Yi's 64-bit generator: a Weyl
-/// sequence through one 64×64→128-bit multiply), which passes BigCrush and PractRand.
+/// The random stream of draw `draw` of a location (or of a global permutation): its state starts at
+/// key + (draw + 1)·D (the key is already a SplitMix64 hash; no second hash per draw, which would sit on the
+/// critical path of every draw) and advances as wyrand (Wang Yi's 64-bit generator: a Weyl sequence through
+/// one 64×64→128-bit multiply, which passes BigCrush and PractRand). Draws' states are distinct unless
+/// (r − r′)·D ≡ j·γ (mod 2⁶⁴) for small r − r′ and j, which these constants avoid.
 struct Stream {
     state: u64,
 }
@@ -404,7 +409,7 @@ impl Stream {
     #[inline]
     fn new(key: u64, draw: u64) -> Self {
         Self {
-            state: mix(key.wrapping_add(draw.wrapping_add(1).wrapping_mul(DRAW_MUL))),
+            state: key.wrapping_add(draw.wrapping_add(1).wrapping_mul(DRAW_MUL)),
         }
     }
 
@@ -529,6 +534,126 @@ fn has_repeat(v: &[u32]) -> bool {
     false
 }
 
+/// The values of the other locations in cell order: exact, and rounded to f32 for the gathers.
+struct Values<'a> {
+    exact: &'a [f64],
+    rounded: &'a [f32],
+}
+
+/// One location's permutation test: its generator key, its own position in cell order (skipped by the
+/// draws), the comparison bounds and the rounding bound of a rounded sum.
+struct Location {
+    key: u64,
+    own: u32,
+    lo: f64,
+    hi: f64,
+    err: f64,
+}
+
+impl Location {
+    /// Count one drawn tuple: its f32 sum decides unless it lies within the rounding bound of a comparison
+    /// bound, when the exact sum does.
+    #[inline(always)]
+    fn tally(&self, v: &Values<'_>, draw: &[u32], ge: &mut u32, le: &mut u32) {
+        let s: f64 = draw.iter().map(|&t| f64::from(v.rounded[t as usize])).sum();
+        if (s - self.lo).abs() <= self.err || (s - self.hi).abs() <= self.err {
+            let e: f64 = draw.iter().map(|&t| v.exact[t as usize]).sum();
+            *ge += u32::from(e >= self.lo);
+            *le += u32::from(e <= self.hi);
+        } else {
+            *ge += u32::from(s >= self.lo);
+            *le += u32::from(s <= self.hi);
+        }
+    }
+
+    /// (#(S ≥ L), #(S ≤ L)) for a location with exactly K neighbours: the tuple is drawn whole without
+    /// branches (see [`draw_tuple`]) and the sums unrolled.
+    #[inline(always)]
+    fn count_fixed<const K: usize>(
+        &self,
+        v: &Values<'_>,
+        b: Bounded,
+        permutations: u32,
+    ) -> (u32, u32) {
+        let mut buf = [[0u32; K]; DRAW_BLOCK];
+        let (mut ge, mut le) = (0u32, 0u32);
+        let mut r0 = 0u32;
+        while r0 < permutations {
+            let block = (permutations - r0).min(DRAW_BLOCK as u32) as usize;
+            for (d, draw) in buf[..block].iter_mut().enumerate() {
+                let mut stream = Stream::new(self.key, u64::from(r0) + d as u64);
+                draw_tuple(&mut stream, b, self.own, draw);
+            }
+            for draw in &buf[..block] {
+                self.tally(v, draw, &mut ge, &mut le);
+            }
+            r0 += block as u32;
+        }
+        (ge, le)
+    }
+
+    /// The same for any number of neighbours (`buf` holds DRAW_BLOCK·k indices; `seen` is the bitset of
+    /// [`sample_distinct`] for k > 24).
+    fn count_any(
+        &self,
+        v: &Values<'_>,
+        b: Bounded,
+        permutations: u32,
+        k: usize,
+        buf: &mut [u32],
+        seen: &mut [u64],
+    ) -> (u32, u32) {
+        let (mut ge, mut le) = (0u32, 0u32);
+        let mut r0 = 0u32;
+        while r0 < permutations {
+            let block = (permutations - r0).min(DRAW_BLOCK as u32) as usize;
+            for (d, draw) in buf[..block * k].chunks_exact_mut(k).enumerate() {
+                let mut stream = Stream::new(self.key, u64::from(r0) + d as u64);
+                sample_distinct(&mut stream, b, draw, seen, self.own);
+            }
+            for draw in buf[..block * k].chunks_exact(k) {
+                self.tally(v, draw, &mut ge, &mut le);
+            }
+            r0 += block as u32;
+        }
+        (ge, le)
+    }
+}
+
+/// A uniformly random K-tuple of distinct values of 0..=range other than `skip`, for small K: all K values
+/// are mapped from the stream (two per 64-bit output, Lemire's multiply-shift) and checked for rejection and
+/// repeats without branches; a tuple with a rejected component or a repeat is drawn again whole (rejection
+/// sampling of the tuple: every tuple of distinct values is equally likely).
+#[inline(always)]
+fn draw_tuple<const K: usize>(s: &mut Stream, b: Bounded, skip: u32, out: &mut [u32; K]) {
+    loop {
+        let mut bad = false;
+        let mut j = 0;
+        while j < K {
+            let r = s.next_u64();
+            let m = u64::from(r as u32) * b.range;
+            bad |= (m as u32) < b.threshold;
+            let t = (m >> 32) as u32;
+            out[j] = t + u32::from(t >= skip);
+            if j + 1 < K {
+                let m = (r >> 32) * b.range;
+                bad |= (m as u32) < b.threshold;
+                let t = (m >> 32) as u32;
+                out[j + 1] = t + u32::from(t >= skip);
+            }
+            j += 2;
+        }
+        for a in 1..K {
+            for c in 0..a {
+                bad |= out[a] == out[c];
+            }
+        }
+        if !bad {
+            return;
+        }
+    }
+}
+
 /// Draws per block: their indices are generated before their values are gathered.
 const DRAW_BLOCK: usize = 32;
 
@@ -582,6 +707,10 @@ pub fn permutation_counts(
     // falls that close to the comparison bounds are summed again exactly, so the counts are those of the exact
     // computation, bit for bit.
     let xs32: Vec<f32> = xs.iter().map(|&v| v as f32).collect();
+    let values = Values {
+        exact: &xs,
+        rounded: &xs32,
+    };
     let others = Bounded::new((n as u32).saturating_sub(1));
     let max_k = (0..n).map(|i| graph.degree(i)).max().unwrap_or(0);
     let mut counts = vec![NO_COUNT; n];
@@ -604,31 +733,23 @@ pub fn permutation_counts(
                 }
                 let observed = graph.neighbour_sum(i, x);
                 let tol = 4.0 * f64::EPSILON * (k as f64 + 1.0) * max_abs;
-                let (lo, hi) = (observed - tol, observed + tol);
-                let own = pos[i];
-                let key = location_key(seed, cells[i]);
-                let (mut ge, mut le) = (0u32, 0u32);
-                let mut r0 = 0u32;
-                while r0 < permutations {
-                    let block = (permutations - r0).min(DRAW_BLOCK as u32) as usize;
-                    for (b, draw) in buf[..block * k].chunks_exact_mut(k).enumerate() {
-                        let mut stream = Stream::new(key, u64::from(r0) + b as u64);
-                        sample_distinct(&mut stream, others, draw, &mut seen, own);
-                    }
-                    let err = (k as f64) * max_abs * 6.0e-8 + tol;
-                    for draw in buf[..block * k].chunks_exact(k) {
-                        let s: f64 = draw.iter().map(|&t| f64::from(xs32[t as usize])).sum();
-                        if (s - lo).abs() <= err || (s - hi).abs() <= err {
-                            let e: f64 = draw.iter().map(|&t| xs[t as usize]).sum();
-                            ge += u32::from(e >= lo);
-                            le += u32::from(e <= hi);
-                        } else {
-                            ge += u32::from(s >= lo);
-                            le += u32::from(s <= hi);
-                        }
-                    }
-                    r0 += block as u32;
-                }
+                let loc = Location {
+                    key: location_key(seed, cells[i]),
+                    own: pos[i],
+                    lo: observed - tol,
+                    hi: observed + tol,
+                    err: (k as f64) * max_abs * 6.0e-8 + tol,
+                };
+                let (ge, le) = match k {
+                    1 => loc.count_fixed::<1>(&values, others, permutations),
+                    2 => loc.count_fixed::<2>(&values, others, permutations),
+                    3 => loc.count_fixed::<3>(&values, others, permutations),
+                    4 => loc.count_fixed::<4>(&values, others, permutations),
+                    5 => loc.count_fixed::<5>(&values, others, permutations),
+                    6 => loc.count_fixed::<6>(&values, others, permutations),
+                    18 => loc.count_fixed::<18>(&values, others, permutations),
+                    _ => loc.count_any(&values, others, permutations, k, &mut buf, &mut seen),
+                };
                 *slot = ge.min(le);
             }
             Ok(())
@@ -1002,7 +1123,11 @@ mod timing {
         let x: Vec<f64> = (0..n as u64)
             .map(|i| (mix(i) >> 11) as f64 / (1u64 << 53) as f64)
             .collect();
-        let g = grid_neighbours(&cells, 1).unwrap();
+        let k: u32 = std::env::var("HL_TIMING_K")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let g = grid_neighbours(&cells, k).unwrap();
         let graph = Graph::new(&g.offsets, &g.index, n).unwrap();
         for threads in [1, 2] {
             let pool = rayon::ThreadPoolBuilder::new()
