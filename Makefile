@@ -12,7 +12,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # Tests locate the real data through HYPERLOCAL_DATA (default ../shared/data beside the repository).
 export HYPERLOCAL_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: all venv deps build demo test test-rust test-python browser bench lint clean
+.PHONY: all venv deps build demo test test-rust test-python browser bench bench-ci lint clean
 
 all: build
 
@@ -50,11 +50,18 @@ test-python: browser
 	$(PY) -m pytest -q
 
 bench: build $(VENV)/.deps-bench
-	$(PY) -m pytest benches -q --benchmark-enable --benchmark-only --benchmark-json=benches/results/latest.json
+	$(PY) -m pytest benches -q --ignore=benches/ci --benchmark-enable --benchmark-only --benchmark-json=benches/results/latest.json
 	$(PY) benches/memory.py benches/results/memory.json
 	$(PY) benches/streaming.py benches/results/streaming.json benches/results/streaming.md
 	$(PY) benches/report.py benches/results/latest.json benches/results/latest.md
+	$(PY) benches/floors.py record benches/results/latest.json
 	cat benches/results/latest.md
+
+# The CI subset (≤ 5 minutes): smaller inputs, the same peers; fails when a ratio falls below its floor in
+# benches/floors.toml. Run by .ci/run after the tests.
+bench-ci: build $(VENV)/.deps-bench
+	$(PY) -m pytest benches/ci -q -p no:randomly --benchmark-enable --benchmark-only --benchmark-json=benches/results/ci.json
+	$(PY) benches/floors.py check benches/results/ci.json benches/floors.toml
 
 lint: $(VENV)/.deps-lint build
 	cargo fmt --all --check
