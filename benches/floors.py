@@ -15,9 +15,10 @@ import json
 import platform
 import subprocess
 import sys
-import tomllib
 from collections import defaultdict
 from pathlib import Path
+
+from hyperlocal.project import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"

@@ -109,3 +109,29 @@ def test_events_at_lsoa_centroids_land_in_the_crosswalk_cell(lsoa_pwc: pl.DataFr
             j = xw.join(counts, on="LSOA21CD", suffix="_event")
             assert j.height == c.height, (res, kind)
             assert (j["cell"] == j["cell_event"]).all(), (res, kind)
+
+
+def test_many_chunk_frames_count_like_one_chunk_and_name_global_rows() -> None:
+    """A frame of many chunks (as read_parquet returns) is split into work units across chunks: the counts are
+    those of the rechunked frame, and bad rows are named by their row in the whole frame."""
+    import pytest
+
+    ev = _events(200_003, seed=5).select("lat", "lng", "service")
+    sizes = [1, 70_000, 3, 65_536, 0, 64_463]
+    parts, start = [], 0
+    for s in sizes:
+        parts.append(ev.slice(start, s))
+        start += s
+    chunked = pl.concat(parts, rechunk=False)
+    assert chunked.height == ev.height and chunked.n_chunks() >= 5
+    one = hl.count_points(ev, resolution=8, by="service", nested=False)
+    many = hl.count_points(chunked, resolution=8, by="service", nested=False)
+    assert many.equals(one)
+    assert many["count"].sum() == ev.height
+    bad_rows = [70_001, 135_540, 200_002]  # in the 2nd, 4th and 6th chunks
+    lat = ev["lat"].to_numpy().copy()
+    lat[bad_rows] = np.nan
+    broken = chunked.with_columns(lat=pl.Series(lat))
+    broken = pl.concat([broken.slice(0, 70_001), broken.slice(70_001, 65_539), broken.slice(135_540)], rechunk=False)
+    with pytest.raises(hl.exceptions.InvalidInputError, match="70001, 135540, 200002"):
+        hl.count_points(broken, resolution=8, by="service")

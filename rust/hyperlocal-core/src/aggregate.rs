@@ -279,52 +279,63 @@ pub fn count_points(
     let mut keys = vec![0u64; n];
     let mut bad_groups = RowList::default();
     let mut skipped = RowList::default();
-    for (c, &off) in chunks.iter().zip(&offsets) {
-        let dest = &mut keys[off..off + c.a.len()];
-        let parts: Vec<(RowList, RowList)> = dest
-            .par_chunks_mut(CHUNK)
-            .enumerate()
-            .map(|(ci, k)| {
-                let start = ci * CHUNK;
-                let mut bad = RowList::default();
-                let mut badg = RowList::default();
-                if crate::cancel::requested() {
-                    return (bad, badg);
-                }
-                for (i, slot) in k.iter_mut().enumerate() {
-                    let row = start + i;
-                    let (u, v) = (c.a[row], c.b[row]);
-                    let ll = match coords {
-                        Coords::LatLng => valid_latlng(u, v).then_some((u, v)),
-                        Coords::Bng => valid_bng(u, v).then(|| bng_point(u, v)),
-                    };
-                    let g = c.groups.get(row);
-                    if g >= u64::from(n_groups.max(1)) {
-                        badg.push(off + row);
-                    }
-                    *slot = match ll {
-                        Some((y, x)) => {
-                            let compact = (point_cell(y, x, index_res) & payload_mask) >> shift;
-                            if gbits == 0 {
-                                compact
-                            } else {
-                                (compact << gbits) | g
-                            }
-                        }
-                        None => {
-                            bad.push(off + row);
-                            SENTINEL
-                        }
-                    };
-                }
-                (bad, badg)
-            })
-            .collect();
-        crate::cancel::check()?;
-        for (b, g) in parts {
-            skipped.extend(b);
-            bad_groups.extend(g);
+    // Work units of at most CHUNK points across all chunks (a frame of many small chunks, as read_parquet
+    // returns, keeps every thread busy), each writing its own slice of `keys`.
+    let mut units: Vec<(usize, usize, &mut [u64])> = Vec::new();
+    let mut rest: &mut [u64] = &mut keys;
+    for (ci, c) in chunks.iter().enumerate() {
+        let mut start = 0;
+        while start < c.a.len() {
+            let len = CHUNK.min(c.a.len() - start);
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            units.push((ci, start, head));
+            rest = tail;
+            start += len;
         }
+    }
+    let parts: Vec<(RowList, RowList)> = units
+        .into_par_iter()
+        .map(|(ci, start, k)| {
+            let (c, off) = (&chunks[ci], offsets[ci]);
+            let mut bad = RowList::default();
+            let mut badg = RowList::default();
+            if crate::cancel::requested() {
+                return (bad, badg);
+            }
+            for (i, slot) in k.iter_mut().enumerate() {
+                let row = start + i;
+                let (u, v) = (c.a[row], c.b[row]);
+                let ll = match coords {
+                    Coords::LatLng => valid_latlng(u, v).then_some((u, v)),
+                    Coords::Bng => valid_bng(u, v).then(|| bng_point(u, v)),
+                };
+                let g = c.groups.get(row);
+                if g >= u64::from(n_groups.max(1)) {
+                    badg.push(off + row);
+                }
+                *slot = match ll {
+                    Some((y, x)) => {
+                        let compact = (point_cell(y, x, index_res) & payload_mask) >> shift;
+                        if gbits == 0 {
+                            compact
+                        } else {
+                            (compact << gbits) | g
+                        }
+                    }
+                    None => {
+                        bad.push(off + row);
+                        SENTINEL
+                    }
+                };
+            }
+            (bad, badg)
+        })
+        .collect();
+    crate::cancel::check()?;
+    // Units are in row order, so the row lists stay ascending.
+    for (b, g) in parts {
+        skipped.extend(b);
+        bad_groups.extend(g);
     }
     if !bad_groups.is_empty() {
         return Err(HlError::InvalidValues {
