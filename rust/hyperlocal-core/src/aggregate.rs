@@ -98,42 +98,36 @@ pub fn weighted_cell_sums(
     starts.push(order.len());
     let cells: Vec<u64> = starts[..n_cells].iter().map(|&s| order[s].0).collect();
 
-    let group_sum = |f: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<f64> {
-        (0..n_cells)
-            .into_par_iter()
-            .with_min_len(1024)
-            .map(|g| {
-                let mut acc = Neumaier::default();
-                for &(_, r) in &order[starts[g]..starts[g + 1]] {
-                    acc.add(f(r as usize));
-                }
-                acc.value()
-            })
-            .collect()
-    };
-
+    // The rows' areas and weights in group order (one pass), so each column is one gather and a run of
+    // sequential sums, with the per-row function inlined.
+    let (s_area, s_weight): (Vec<u32>, Vec<f64>) = order
+        .par_iter()
+        .map(|&(_, r)| (row_area[r as usize], row_weight[r as usize]))
+        .unzip();
+    let group_sum =
+        |f: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<f64> { sum_groups(&starts, n_cells, f) };
     let ext: Vec<Vec<f64>> = extensive
         .iter()
-        .map(|col| group_sum(&|r| row_weight[r] * col[row_area[r] as usize]))
+        .map(|col| sum_groups(&starts, n_cells, |i| s_weight[i] * col[s_area[i] as usize]))
         .collect();
     let weight = match intensive_weight {
-        Some(p) => group_sum(&|r| row_weight[r] * p[row_area[r] as usize]),
-        None => group_sum(&|r| row_weight[r]),
+        Some(p) => sum_groups(&starts, n_cells, |i| s_weight[i] * p[s_area[i] as usize]),
+        None => sum_groups(&starts, n_cells, |i| s_weight[i]),
     };
     let int: Vec<Vec<f64>> = intensive
         .iter()
         .map(|col| {
             let num = match intensive_weight {
-                Some(p) => group_sum(&|r| {
-                    let a = row_area[r] as usize;
-                    let wp = row_weight[r] * p[a];
+                Some(p) => group_sum(&|i| {
+                    let a = s_area[i] as usize;
+                    let wp = s_weight[i] * p[a];
                     if wp == 0.0 {
                         0.0
                     } else {
                         wp * col[a]
                     }
                 }),
-                None => group_sum(&|r| row_weight[r] * col[row_area[r] as usize]),
+                None => group_sum(&|i| s_weight[i] * col[s_area[i] as usize]),
             };
             num.iter()
                 .zip(&weight)
@@ -147,6 +141,22 @@ pub fn weighted_cell_sums(
         intensive: int,
         weight,
     })
+}
+
+/// Σ f(i) over the positions i of each group (`starts[g]..starts[g + 1]`), compensated (Neumaier), in
+/// position order: the same sums whatever the thread count.
+fn sum_groups<F: Fn(usize) -> f64 + Sync>(starts: &[usize], n_cells: usize, f: F) -> Vec<f64> {
+    (0..n_cells)
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|g| {
+            let mut acc = Neumaier::default();
+            for i in starts[g]..starts[g + 1] {
+                acc.add(f(i));
+            }
+            acc.value()
+        })
+        .collect()
 }
 
 /// Point counts per (cell, group), cells ascending then groups ascending.
