@@ -46,6 +46,9 @@ def _numeric(df: pl.DataFrame, col: str, *, nonneg: bool, codes: pl.Series | Non
     s = df.get_column(col)
     if not (s.dtype.is_numeric() or s.dtype == pl.Null):
         raise InvalidInputError(f"{col}: expected a numeric column, got {s.dtype}")
+    if s.dtype.is_integer() and s.null_count() == 0 and not (nonneg and len(s) and s.min() < 0):  # type: ignore[operator]
+        # Integers are finite: without nulls (or negatives, for counts) there is nothing to find.
+        return np.ascontiguousarray(s.cast(pl.Float64).to_numpy())
     a = np.ascontiguousarray(s.cast(pl.Float64).fill_null(float("nan")).to_numpy())
     bad = ~np.isfinite(a)
     if nonneg:
