@@ -54,6 +54,7 @@ bench: build $(VENV)/.deps-bench
 	$(PY) benches/memory.py benches/results/memory.json
 	$(PY) benches/streaming.py benches/results/streaming.json benches/results/streaming.md
 	$(PY) benches/report.py benches/results/latest.json benches/results/latest.md
+	$(PY) benches/differential.py benches/results/differential.json
 	$(PY) benches/floors.py record benches/results/latest.json
 	cat benches/results/latest.md
 
