@@ -19,6 +19,9 @@ CHILD = r"""
 import gc, json, sys, time
 import polars as pl
 ev = pl.read_parquet(sys.argv[1])
+if "rechunk" in sys.argv[3:]:
+    ev = ev.rechunk()
+chunks = ev.n_chunks()
 gc.collect()
 def status(key):
     for line in open("/proc/self/status"):
@@ -54,7 +57,7 @@ else:
     out = (ev.lazy().with_columns(cell=plh3.latlng_to_cell("lat", "lng", 9)).group_by("cell", "service")
            .agg(count=pl.len()).collect())
 elapsed = time.perf_counter() - t
-print(json.dumps({"base": base, "peak": status("VmHWM:"), "seconds": elapsed, "rows": out.height}))
+print(json.dumps({"base": base, "peak": status("VmHWM:"), "seconds": elapsed, "rows": out.height, "chunks": chunks}))
 """
 
 
@@ -68,6 +71,7 @@ def measure(path: Path, variant: str, *extra: str, runs: int = 3) -> dict[str, f
         time.sleep(0.2)
     best = min(results, key=lambda x: x["peak"] - x["base"])
     return {
+        "chunks": best.get("chunks", 1),
         "extra_rss_mb": (best["peak"] - best["base"]) / 1e6,
         "base_rss_mb": best["base"] / 1e6,
         "seconds_median": sorted(x["seconds"] for x in results)[len(results) // 2],
@@ -111,6 +115,8 @@ def main(out: str) -> None:
             "deprivation surface national res 9/8/7": measure(health_path, "deprivation", here),
             "hyperlocal": measure(path, "hyperlocal"),
             "polars-h3": measure(path, "polars-h3"),
+            "hyperlocal (1 chunk)": measure(path, "hyperlocal", "rechunk"),
+            "polars-h3 (1 chunk)": measure(path, "polars-h3", "rechunk"),
         }
     Path(out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
