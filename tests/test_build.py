@@ -293,3 +293,24 @@ def test_readers_match_the_published_totals(data: Path) -> None:
     ).row(0) == (True,) * 5  # CDRC's Camden extract equals the national Nomis file
     ks = ons.health_counts(data / "census2011" / "camden_2011" / "KS301EW_oa11_camden.csv", "ks301ew")
     assert ks["residents"].sum() == camden["residents"].sum()  # Camden's OAs add up to its LSOAs
+
+
+def test_qs302ew_lsoa_counts_sum_to_the_msoa_counts(data: Path) -> None:
+    """QS302EW by LSOA, summed to MSOA through the ONS lookup, equals the collated MSOA counts (good = very good +
+    good, bad = bad + very bad) in every MSOA — the LSOA counts are exact, not a reconstruction."""
+    h11 = ons.health_counts(data / "census2011" / "qs302ew_general_health_lsoa11_ew.parquet", "qs302ew")
+    lookup = pl.read_parquet(data / "lookups" / "lsoa11_msoa11_lad_gb.parquet").select(
+        code="lsoa11cd", MSOA="msoa11nm"
+    )
+    joined = h11.join(lookup, on="code", how="left")
+    assert joined["MSOA"].null_count() == 0
+    msoa = joined.group_by("MSOA").agg(
+        good=(pl.col("very_good") + pl.col("good")).sum(), fair=pl.col("fair").sum(),
+        bad=(pl.col("bad") + pl.col("very_bad")).sum(), residents=pl.col("residents").sum(),
+    )  # fmt: skip
+    ref = pl.read_parquet(data / "census2011" / "msoa11_general_health_3cat_collated_ew.parquet")
+    both = msoa.join(ref, on="MSOA", how="inner")
+    assert both.height == ref.height == 7_200
+    assert (both["good"] == both["good_health"]).all()
+    assert (both["fair"] == both["fair health"]).all()
+    assert (both["bad"] == both["bad health"]).all()  # ("All persons" there is another population estimate)
