@@ -809,30 +809,52 @@ fn area_cells(
         out.sort_unstable_by_key(|x| x.0);
         return out;
     }
-    let mut seen: CellSet = boundary.iter().copied().collect();
-    let mut stack: Vec<CellIndex> = Vec::new();
+    // The flood: cells next to a boundary cell are decided by the coverage of their centre; a cell reached
+    // from an inside cell with no boundary cell among its neighbours takes that cell's coverage (no ring passes
+    // through either cell, or both would be boundary cells: coverage is constant across the two), which skips
+    // the centre's computation and the point-in-polygon test for most interior cells.
+    let bset: CellSet = boundary.iter().copied().collect();
+    let mut seen: CellSet = bset.clone();
+    let mut stack: Vec<(CellIndex, f64)> = Vec::new();
     for &c in &boundary {
         disk1(c, &mut |nb| {
             if seen.insert(nb) {
-                stack.push(nb);
+                stack.push((nb, f64::NAN));
             }
         });
     }
     let mut visited = 0u32;
-    while let Some(c) = stack.pop() {
+    let mut nbs: Vec<CellIndex> = Vec::with_capacity(7);
+    while let Some((c, inherited)) = stack.pop() {
         visited = visited.wrapping_add(1);
         if visited.is_multiple_of(65_536) && crate::cancel::requested() {
             break; // the caller reports the cancellation; nothing of this area is used
         }
-        let centre = LatLng::from(c);
-        let cover = coverage(&p.loops, p.proj.fwd((centre.lat(), centre.lng())));
+        let centre_cover = || {
+            let centre = LatLng::from(c);
+            coverage(&p.loops, p.proj.fwd((centre.lat(), centre.lng()))).round()
+        };
+        nbs.clear();
+        let cover = if inherited.is_nan() {
+            centre_cover()
+        } else {
+            disk1(c, &mut |nb| nbs.push(nb));
+            if nbs.iter().any(|nb| bset.contains(nb)) {
+                centre_cover()
+            } else {
+                inherited
+            }
+        };
         if cover > 0.5 {
-            out.push((u64::from(c), cover.round() * hexes.get(c).1));
-            disk1(c, &mut |nb| {
+            if nbs.is_empty() {
+                disk1(c, &mut |nb| nbs.push(nb));
+            }
+            out.push((u64::from(c), cover * hexes.get(c).1));
+            for &nb in &nbs {
                 if seen.insert(nb) {
-                    stack.push(nb);
+                    stack.push((nb, cover));
                 }
-            });
+            }
         }
     }
     out.sort_unstable_by_key(|x| x.0);
