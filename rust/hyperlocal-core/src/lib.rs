@@ -3,6 +3,7 @@
 //!
 //! Modules:
 //! * [`cells`]: lat/lng → cell, validation, parents, string form;
+//! * [`fastcell`]: the point → cell kernel (exact: certified fast path, h3o fallback);
 //! * [`bng`]: British National Grid → WGS84;
 //! * [`aggregate`]: weighted sums onto cells (apportion, rollup) and fused point counting;
 //! * [`wkb`]: hexagon boundaries as WKB polygons;
@@ -19,6 +20,7 @@ pub mod bng;
 pub mod cancel;
 pub mod cells;
 pub mod error;
+pub mod fastcell;
 pub mod neighbours;
 pub mod polygon;
 mod repair;
