@@ -22,11 +22,10 @@ impl Neumaier {
     #[inline(always)]
     fn add(&mut self, x: f64) {
         let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.c += (self.sum - t) + x;
-        } else {
-            self.c += (x - t) + self.sum;
-        }
+        // Both corrections, then a select (no data-dependent branch: the larger operand varies row to row).
+        let big = (self.sum - t) + x;
+        let small = (x - t) + self.sum;
+        self.c += if self.sum.abs() >= x.abs() { big } else { small };
         self.sum = t;
     }
     #[inline(always)]
@@ -150,8 +149,12 @@ fn sum_groups<F: Fn(usize) -> f64 + Sync>(starts: &[usize], n_cells: usize, f: F
         .into_par_iter()
         .with_min_len(4096)
         .map(|g| {
+            let (a, b) = (starts[g], starts[g + 1]);
+            if b == a + 1 {
+                return f(a); // one row: what the compensated sum of one term gives, without its work
+            }
             let mut acc = Neumaier::default();
-            for i in starts[g]..starts[g + 1] {
+            for i in a..b {
                 acc.add(f(i));
             }
             acc.value()
