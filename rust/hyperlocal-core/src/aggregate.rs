@@ -25,7 +25,11 @@ impl Neumaier {
         // Both corrections, then a select (no data-dependent branch: the larger operand varies row to row).
         let big = (self.sum - t) + x;
         let small = (x - t) + self.sum;
-        self.c += if self.sum.abs() >= x.abs() { big } else { small };
+        self.c += if self.sum.abs() >= x.abs() {
+            big
+        } else {
+            small
+        };
         self.sum = t;
     }
     #[inline(always)]
@@ -79,12 +83,7 @@ pub fn weighted_cell_sums(
     }
 
     // Order rows by (cell, row): ties keep input order, so the summation order is fixed.
-    let mut order: Vec<(u64, u32)> = row_cell
-        .par_iter()
-        .enumerate()
-        .map(|(r, &c)| (c, r as u32))
-        .collect();
-    order.par_sort_unstable();
+    let order = order_by_cell(row_cell);
 
     // Group starts.
     let mut starts: Vec<usize> = Vec::new();
@@ -140,6 +139,52 @@ pub fn weighted_cell_sums(
         intensive: int,
         weight,
     })
+}
+
+/// The rows as (cell, row), sorted. When every cell is a valid index of one resolution (the common case: a
+/// crosswalk), the cell's varying bits (base cell and digits) and the row number fit one u64 key, which sorts
+/// about twice as fast as the pairs; the order is the same.
+fn order_by_cell(row_cell: &[u64]) -> Vec<(u64, u32)> {
+    let pairs = || -> Vec<(u64, u32)> {
+        let mut order: Vec<(u64, u32)> = row_cell
+            .par_iter()
+            .enumerate()
+            .map(|(r, &c)| (c, r as u32))
+            .collect();
+        order.par_sort_unstable();
+        order
+    };
+    let Some(&first) = row_cell.first() else {
+        return Vec::new();
+    };
+    const PAYLOAD: u64 = (1u64 << 52) - 1;
+    let res = ((first >> 52) & 0xF) as u32;
+    let shift = 45 - 3 * res;
+    let low_ones: u64 = if shift == 0 { 0 } else { (1u64 << shift) - 1 };
+    let header = first & !PAYLOAD;
+    let cell_bits = 7 + 3 * res;
+    let row_bits = bits_for(u32::try_from(row_cell.len()).unwrap_or(u32::MAX));
+    let uniform = (header >> 59) == 1
+        && cell_bits + row_bits <= 64
+        && row_cell
+            .par_iter()
+            .all(|&c| c & !PAYLOAD == header && c & low_ones == low_ones);
+    if !uniform {
+        return pairs();
+    }
+    let mut keys: Vec<u64> = row_cell
+        .par_iter()
+        .enumerate()
+        .map(|(r, &c)| (((c & PAYLOAD) >> shift) << row_bits) | r as u64)
+        .collect();
+    keys.par_sort_unstable();
+    let row_mask = (1u64 << row_bits) - 1;
+    keys.par_iter()
+        .map(|&k| {
+            let cell = header | ((k >> row_bits) << shift) | low_ones;
+            (cell, (k & row_mask) as u32)
+        })
+        .collect()
 }
 
 /// Σ f(i) over the positions i of each group (`starts[g]..starts[g + 1]`), compensated (Neumaier), in
@@ -517,6 +562,46 @@ mod tests {
             groups: keys.iter().map(|k| k.1).collect(),
             counts: keys.iter().map(|k| k.2).collect(),
         }
+    }
+
+    #[test]
+    fn compact_key_order_equals_the_pair_order() {
+        // cells of one resolution (the compact u64 keys), repeated so that ties test the row order; and a mix
+        // of resolutions plus a non-cell value (the pair sort)
+        let lat: Vec<f64> = (0..5_000)
+            .map(|i| 50.0 + (i % 997) as f64 * 0.003)
+            .collect();
+        let lng: Vec<f64> = (0..5_000)
+            .map(|i| -3.0 + (i % 991) as f64 * 0.004)
+            .collect();
+        for res in [0u8, 5, 9, 15] {
+            let r = Resolution::try_from(res).unwrap();
+            let (mut cells, _) = latlng_to_cell(&lat, &lng, r, OnInvalid::Raise).unwrap();
+            let reference = |cells: &[u64]| {
+                let mut o: Vec<(u64, u32)> = cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &c)| (c, i as u32))
+                    .collect();
+                o.sort_unstable();
+                o
+            };
+            assert_eq!(order_by_cell(&cells), reference(&cells), "res {res}");
+            cells[17] = u64::from(
+                h3o::CellIndex::try_from(cells[17])
+                    .unwrap()
+                    .parent(Resolution::Zero)
+                    .unwrap(),
+            );
+            assert_eq!(order_by_cell(&cells), reference(&cells), "mixed, res {res}");
+            cells[3] = 12345;
+            assert_eq!(
+                order_by_cell(&cells),
+                reference(&cells),
+                "non-cell, res {res}"
+            );
+        }
+        assert!(order_by_cell(&[]).is_empty());
     }
 
     #[test]

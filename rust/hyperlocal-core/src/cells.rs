@@ -163,32 +163,29 @@ pub fn cell_resolutions(cells: &[u64]) -> Result<Vec<u8>> {
 
 /// Parent of each cell at `res`. Every cell must be valid and at resolution >= `res`.
 pub fn cell_to_parent(cells: &[u64], res: Resolution) -> Result<Vec<u64>> {
-    validate_cells("cells", cells)?;
-    let too_coarse = rows_where(cells, |c| {
-        CellIndex::try_from(c)
-            .map(|c| c.resolution() < res)
-            .unwrap_or(true)
-    });
-    if !too_coarse.is_empty() {
+    // One pass: the parent, or a marker (never a cell index: mode bits 0) for an invalid or too coarse cell;
+    // the error lists are built only when a marker is seen.
+    const INVALID: u64 = 1;
+    const TOO_COARSE: u64 = 2;
+    let out: Vec<u64> = cells
+        .par_iter()
+        .map(|&c| match CellIndex::try_from(c) {
+            Ok(cell) => cell.parent(res).map_or(TOO_COARSE, u64::from),
+            Err(_) => INVALID,
+        })
+        .collect();
+    if out.par_iter().any(|&p| p == INVALID || p == TOO_COARSE) {
+        validate_cells("cells", cells)?;
         return Err(HlError::InvalidValues {
             arg: "cells".into(),
-            rows: too_coarse,
+            rows: rows_where(&out, |p| p == TOO_COARSE),
             expected: format!(
                 "cells at resolution >= {} (the parent resolution)",
                 u8::from(res)
             ),
         });
     }
-    Ok(cells
-        .par_iter()
-        .map(|&c| {
-            CellIndex::try_from(c)
-                .ok()
-                .and_then(|c| c.parent(res))
-                .map(u64::from)
-                .unwrap_or(0)
-        })
-        .collect())
+    Ok(out)
 }
 
 /// Centre (lat, lng) in degrees of each valid cell.
