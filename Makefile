@@ -61,7 +61,7 @@ bench: build $(VENV)/.deps-bench
 # The CI subset (≤ 5 minutes): smaller inputs, the same peers; fails when a ratio falls below its floor in
 # benches/floors.toml. Run by .ci/run after the tests.
 bench-ci: build $(VENV)/.deps-bench
-	$(PY) -m pytest benches/ci -q -p no:randomly --benchmark-enable --benchmark-only --benchmark-json=benches/results/ci.json
+	$(PY) -m pytest benches/ci -q --benchmark-enable --benchmark-only --benchmark-json=benches/results/ci.json
 	$(PY) benches/floors.py check benches/results/ci.json benches/floors.toml
 
 lint: $(VENV)/.deps-lint build
