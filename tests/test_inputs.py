@@ -95,6 +95,18 @@ def _empty_cases(tmp: Path) -> dict[str, Callable[[], Any]]:
             strata="s",
             reference=pl.DataFrame(schema={"s": pl.String, "ref_rate": F64}),
         ),  # fmt: skip
+        "age_standardise": lambda: hl.age_standardise(
+            pl.DataFrame(schema={"code": pl.String, "bad": F64, "age_0_15": F64, "age_16_plus": F64}),
+            pl.DataFrame({"band": ["0-15", "16+"], "population": [10.0, 20.0], "bad": [1.0, 3.0]}),
+            categories={"bad": ["bad"]},
+        ),
+        "standardised_change": lambda: hl.standardised_change(
+            *[hl.age_standardise(
+                pl.DataFrame(schema={"code": pl.String, "bad": F64, "age_0_15": F64, "age_16_plus": F64}),
+                pl.DataFrame({"band": ["0-15", "16+"], "population": [10.0, 20.0], "bad": [1.0, 3.0]}),
+                categories={"bad": ["bad"]},
+            )] * 2
+        ),
         "dsr": lambda: hl.dsr(
             pl.DataFrame(schema={"o": F64, "n": F64, "a": pl.String}), count="o", population="n", age_band="a"
         ),

@@ -43,11 +43,14 @@ from .health import compare_groups, health_change
 from .io import read_areas, write
 from .plot import display_resolution, map_png
 from .spatial import global_moran, local_gi, local_moran, neighbours, smooth
+from .standardise import age_standardise, standardised_change
 from .webmap import MapLayer, map_html
 
 __version__ = _core.__version__
 
 __all__ = [
+    "age_standardise",
+    "standardised_change",
     "apportion",
     "demand_surface",
     "dsr",

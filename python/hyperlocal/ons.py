@@ -26,6 +26,9 @@ __all__ = [
     "ks301ew_msoa11_counts",
     "townsend_counts_2011_oa",
     "townsend_counts_2021_oa",
+    "lc3409ew_reference",
+    "qs103ew_age_bands",
+    "age6_lsoa21",
 ]
 
 TS037 = HEALTH_LABELS
@@ -329,3 +332,106 @@ def health_counts(
     else:
         raise InvalidInputError(f"{what}: layout {layout!r} is not a census layout")
     return out.with_columns(residents=pl.sum_horizontal(CATEGORIES))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Age structure and reference rates by age (age standardisation, :mod:`hyperlocal.standardise`)
+# ----------------------------------------------------------------------------------------------------------
+
+#: LC3409EW's age bands and health groups, as the labels :func:`hyperlocal.age_standardise` reads.
+_LC3409_AGES = {"Age 0 to 15": "0-15", "Age 16 to 49": "16-49", "Age 50 to 64": "50-64", "Age 65 and over": "65+"}
+_LC3409_HEALTH = {
+    "Very good or good health": "good_or_very_good",
+    "Fair health": "fair",
+    "Bad or very bad health": "bad_or_very_bad",
+    "All categories: General health": "population",
+}
+
+
+def lc3409ew_reference(path: str | os.PathLike[str]) -> pl.DataFrame:
+    """Census 2011 LC3409EW (general health by tenure by age, by local authority), summed over the local
+    authorities of England and Wales and over tenure: the reference for :func:`hyperlocal.age_standardise`.
+
+    Returns one row per band (``0-15``, ``16-49``, ``50-64``, ``65+``): ``band``, ``population``,
+    ``good_or_very_good``, ``fair``, ``bad_or_very_bad`` (counts; the three sum to ``population``)."""
+    what = "LC3409EW"
+    t = _table(path, what, ["Age", "General Health", "All categories: Tenure"])
+    t = t.filter(pl.col("Age").is_in(list(_LC3409_AGES)) & pl.col("General Health").is_in(list(_LC3409_HEALTH)))
+    out = (
+        t.group_by("Age", "General Health")
+        .agg(pl.col("All categories: Tenure").cast(pl.Int64).sum())
+        .pivot(on="General Health", index="Age", values="All categories: Tenure")
+        .rename(_LC3409_HEALTH | {"Age": "band"})
+        .with_columns(pl.col("band").replace_strict(_LC3409_AGES))
+        .select("band", "population", "good_or_very_good", "fair", "bad_or_very_bad")
+        .sort(pl.col("band").str.extract(r"^(\d+)").cast(pl.Int64))
+    )
+    if out.height != 4:
+        raise InvalidInputError(
+            f"{what}: expected the four age bands {list(_LC3409_AGES)}; got {out['band'].to_list()}"
+        )
+    bad = out.filter(pl.col("good_or_very_good") + pl.col("fair") + pl.col("bad_or_very_bad") != pl.col("population"))
+    if bad.height:
+        raise InvalidInputError(f"{what}: bands {bad['band'].to_list()}: the health groups do not sum to the total")
+    return out
+
+
+def qs103ew_age_bands(
+    path: str | os.PathLike[str], bands: tuple[str, ...] = ("0-15", "16-49", "50-64", "65+"), *, code: str = "code"
+) -> pl.DataFrame:
+    """Census 2011 QS103EW (age by single year, Nomis cell numbers: ``"0"`` all usual residents, ``"1"`` age
+    under 1 … ``"101"`` age 100 and over) as population by age band: ``code`` and one ``age_LO_HI`` /
+    ``age_LO_plus`` column per band of ``bands`` (which must tile 0+; default the LC3409EW bands)."""
+    from .standardise import band_column, parse_band
+
+    what = "QS103EW"
+    t = _table(path, what, ["GEOGRAPHY_CODE", "0", *(str(i) for i in range(1, 102))])
+    parsed = sorted((parse_band(b), b) for b in bands)
+    at = 0
+    for (lo, hi), b in parsed:
+        if lo != at:
+            raise InvalidInputError(f"{what}: bands {list(bands)} do not tile the ages 0, 1, …, 100+ (at {b!r})")
+        at = -1 if hi is None else hi + 1
+    if at != -1:
+        raise InvalidInputError(f"{what}: bands {list(bands)} do not reach the open band 100+ (end with 'LO+')")
+    cols = []
+    for (lo, hi), b in parsed:
+        top = 100 if hi is None else min(hi, 100)
+        cols.append(pl.sum_horizontal([pl.col(str(a + 1)) for a in range(lo, top + 1)]).alias(band_column(b)))
+    out = t.select(pl.col("GEOGRAPHY_CODE").alias(code), *cols)
+    total = out.select(pl.sum_horizontal(out.columns[1:])).to_series()
+    mismatch = np.flatnonzero((total != t["0"]).to_numpy())
+    if mismatch.size:
+        raise InvalidInputError(f"{what}: rows {mismatch[:5].tolist()}: the ages do not sum to all usual residents")
+    return out
+
+
+#: Census 2021 six age categories (LSOA 2021 file) → band labels.
+_AGE6 = {
+    "Aged 15 years and under": "0-15",
+    "Aged 16 to 24 years": "16-24",
+    "Aged 25 to 34 years": "25-34",
+    "Aged 35 to 49 years": "35-49",
+    "Aged 50 to 64 years": "50-64",
+    "Aged 65 years and over": "65+",
+}
+
+
+def age6_lsoa21(path: str | os.PathLike[str], *, code: str = "code") -> pl.DataFrame:
+    """Census 2021 age in six categories by LSOA 2021 (long layout: ``lsoa21_code``, ``age_group``,
+    ``usual_residents``) as one row per LSOA: ``code`` and ``age_0_15``, ``age_16_24``, ``age_25_34``,
+    ``age_35_49``, ``age_50_64``, ``age_65_plus``."""
+    from .standardise import band_column
+
+    what = "age (6 categories, LSOA 2021)"
+    t = _table(path, what, ["lsoa21_code", "age_group", "usual_residents"])
+    unknown = set(t["age_group"].unique().to_list()) - set(_AGE6)
+    if unknown:
+        raise InvalidInputError(f"{what}: unknown age groups {sorted(unknown)}; expected {list(_AGE6)}")
+    wide = t.pivot(on="age_group", index="lsoa21_code", values="usual_residents", aggregate_function="sum")
+    missing = [g for g in _AGE6 if g not in wide.columns]
+    if missing:
+        raise InvalidInputError(f"{what}: age groups {missing} absent")
+    return wide.select(
+        pl.col("lsoa21_code").alias(code), *[pl.col(g).fill_null(0).alias(band_column(b)) for g, b in _AGE6.items()]
+    )
