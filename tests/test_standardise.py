@@ -164,3 +164,34 @@ def test_standardised_change(census: dict[str, pl.DataFrame]) -> None:
     assert ch["bad_or_very_bad_std_change_pp"] < ch["bad_or_very_bad_crude_change_pp"] - 0.2 < 0
     with pytest.raises(InvalidInputError, match="same categories"):
         hl.standardised_change(s11, s21.select("code", "residents"))
+
+
+def test_health_change_reports_standardised_beside_crude(census: dict[str, pl.DataFrame], data: Path) -> None:
+    """2011 LSOAs (QS302EW + QS103EW) and 2021 LSOAs (TS037 + ages) on res-7 cells by their centroids:
+    health_change(standardise=LC3409EW) gives each cell's standardised shares (equal to age_standardise of
+    that cell) and the national standardised change (equal to that of the summed counts)."""
+    c11 = pl.read_parquet(data / "geography" / "lsoa11_centroids_wgs84_not_pwc.parquet").rename(
+        {"lsoa11_code": "code", "lon": "lng"}
+    )
+    c21 = pl.read_parquet(data / "geography" / "lsoa21_pwc_ew_bng.parquet").select(code="LSOA21CD", x="x", y="y")
+    grids = []
+    for t, pts, kw in ((census["2011"], c11, {}), (census["2021"], c21, {"easting": "x", "northing": "y"})):
+        areas = pts.join(t, on="code")
+        assert areas.height == t.height
+        cols = [c for c in t.columns if c != "code"]
+        grids.append(hl.apportion(areas, hl.crosswalk(areas, resolution=7, **kw), extensive=cols))
+    out = hl.health_change(*grids, standardise=census["ref"])
+    assert {"bad_or_very_bad_std_pct_2011", "very_good_or_good_std_change_pp", "fair_std_pct_2021_hi"} <= set(
+        out.columns
+    )
+    both = out.filter(pl.col("present") == "both")
+    assert both["bad_or_very_bad_std_pct_2021"].null_count() == 0
+    direct = hl.age_standardise(grids[1].rename({"cell": "code"}), census["ref"])
+    joined = both.join(direct.rename({"code": "cell"}), on="cell")
+    assert np.allclose(joined["bad_or_very_bad_std_pct_2021"], joined["bad_or_very_bad_std_pct"], rtol=1e-12)
+    s11 = hl.age_standardise(_national(census["2011"]), census["ref"])
+    s21 = hl.age_standardise(_national(census["2021"]), census["ref"])
+    nat = s21["bad_or_very_bad_std_pct"][0] - s11["bad_or_very_bad_std_pct"][0]
+    assert out["bad_or_very_bad_std_national_pp"][0] == pytest.approx(nat, rel=1e-9)
+    with pytest.raises(InvalidInputError, match="no population columns"):
+        hl.health_change(grids[0].select(pl.exclude("^age_.*$")), grids[1], standardise=census["ref"])

@@ -96,6 +96,7 @@ def health_change(
     min_population: float = 100,
     confidence: float = 0.95,
     cell: str = "cell",
+    standardise: FrameLike | None = None,
 ) -> pl.DataFrame:
     """Per-cell change in self-reported general health between two censuses.
 
@@ -114,6 +115,12 @@ def health_change(
         computed (and their intervals are wide); nothing is dropped.
     confidence
         Level of every interval.
+    standardise
+        A reference of rates by age band (``band``, ``population`` and count columns ``good_or_very_good``,
+        ``fair``, ``bad_or_very_bad``, as :func:`hyperlocal.ons.lc3409ew_reference` gives for England and Wales
+        2011): the indirectly age-standardised shares are reported beside the crude ones. Both tables then need
+        the population by age band (``age_LO_HI`` / ``age_LO_plus`` columns, apportioned like the counts), in
+        bands that tile the reference bands. See :func:`hyperlocal.age_standardise`.
 
     Returns
     -------
@@ -132,6 +139,11 @@ def health_change(
 
         A share where the population is 0 is null (never NaN), as are the changes that need it; national
         figures are computed from the summed counts, so such cells cannot distort them.
+
+        With ``standardise``, for ``very_good_or_good``, ``fair`` and ``bad_or_very_bad``: ``<cat>_std_pct_<label>``
+        with ``_lo``/``_hi`` (95 % Poisson limits: exact below 10, Byar's from 10), ``<cat>_std_change_pp``
+        (after − before; no interval: the censuses are not independent samples) and
+        ``<cat>_std_national_pp`` (the change of the summed cells).
 
     Notes
     -----
@@ -194,7 +206,45 @@ def health_change(
             f"{k}_excess_hi": 100 * (dhi - nat),
         }  # fmt: skip
     out = pl.DataFrame(cols)
+    if standardise is not None:
+        out = out.with_columns(_age_standardised(before, after, standardise, cell, out["cell"], labels))
     return out.with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
+#: health_change's names of the groups age_standardise reports.
+_STD_NAMES = {"good_or_very_good": "very_good_or_good", "fair": "fair", "bad_or_very_bad": "bad_or_very_bad"}
+
+
+def _age_standardised(
+    before: FrameLike, after: FrameLike, reference: FrameLike, cell: str, cells: pl.Series, labels: tuple[str, str]
+) -> list[pl.Series]:
+    """Age-standardised shares of both years on ``cells`` (their order), their change and the national change."""
+    from .standardise import age_standardise
+
+    y0, y1 = labels
+    out: list[pl.Series] = []
+    std, nat = {}, {}
+    for y, t in ((y0, before), (y1, after)):
+        t = as_frame(t, f"standardise ({y})")
+        s = age_standardise(t, reference, code=cell)
+        std[y] = pl.DataFrame({"cell": cells}).join(
+            s.rename({cell: "cell"}), on="cell", how="left", maintain_order="left"
+        )
+        used = [c for c in t.columns if c.startswith("age_")] + list(CATEGORIES)
+        whole = t.select(pl.col(used).cast(pl.Float64).sum()).with_columns(pl.lit("all").alias(cell))
+        nat[y] = age_standardise(whole, reference, code=cell)
+    for src, name in _STD_NAMES.items():
+        for y in labels:
+            t = std[y]
+            out += [
+                t[f"{src}_std_pct"].alias(f"{name}_std_pct_{y}"),
+                t[f"{src}_std_pct_lo95"].alias(f"{name}_std_pct_{y}_lo"),
+                t[f"{src}_std_pct_hi95"].alias(f"{name}_std_pct_{y}_hi"),
+            ]
+        out.append((std[y1][f"{src}_std_pct"] - std[y0][f"{src}_std_pct"]).alias(f"{name}_std_change_pp"))
+        change = nat[y1][f"{src}_std_pct"][0] - nat[y0][f"{src}_std_pct"][0]
+        out.append(pl.Series(f"{name}_std_national_pp", [change] * len(cells), dtype=pl.Float64))
+    return out
 
 
 def _programme_cells(
