@@ -19,37 +19,8 @@ from pyproj import Transformer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import h3corpus  # noqa: E402
 
-
-def _h3py(lat: np.ndarray, lng: np.ndarray, res: int) -> np.ndarray:
-    return np.fromiter(
-        (h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in zip(lat, lng)),
-        dtype=np.uint64,
-        count=len(lat),
-    )
-
-
-def _globe(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform on the sphere, plus the awkward places: poles, ±180°, near every pentagon, face edges."""
-    rng = np.random.default_rng(seed)
-    lat = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
-    lng = rng.uniform(-180, 180, n)
-    pent = np.array([h3.cell_to_latlng(p) for r in (0, 5, 10) for p in h3.get_pentagons(r)])
-    k = 2000
-    special_lat = np.concatenate(
-        [
-            np.repeat(pent[:, 0], k // 10) + rng.normal(0, 0.05, len(pent) * (k // 10)),
-            [90.0, -90.0, 0.0, 0.0, 89.999999, -89.999999, 45.0, -45.0],
-        ]
-    )
-    special_lng = np.concatenate(
-        [
-            np.repeat(pent[:, 1], k // 10) + rng.normal(0, 0.05, len(pent) * (k // 10)),
-            [0.0, 0.0, 180.0, -180.0, 179.999999, -179.999999, 180.0, -180.0],
-        ]
-    )
-    special_lat = np.clip(special_lat, -90, 90)
-    special_lng = np.clip(special_lng, -180, 180)
-    return np.concatenate([lat, special_lat]), np.concatenate([lng, special_lng])
+_h3py = h3corpus.h3py
+_globe = h3corpus.globe
 
 
 @pytest.mark.slow

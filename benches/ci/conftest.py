@@ -1,6 +1,7 @@
 """Inputs of the CI benchmark subset (`make bench-ci`): the full benchmarks' inputs, made smaller so the whole
 subset runs in under five minutes, against the same peers. Every tracked figure is the ratio of a peer's median
-to ours in the same run, checked against `benches/floors.toml` by `benches/floors.py`."""
+to ours in the same run, checked against `benches/floors.toml` by `benches/floors.py`. The synthetic nation comes from
+benches/conftest.py."""
 
 from __future__ import annotations
 
@@ -11,11 +12,6 @@ import pytest
 
 N_POINTS = 1_000_000
 ROUNDS = 5
-
-
-@pytest.fixture(scope="session")
-def nation() -> hl.synth.Nation:
-    return hl.synth.nation(seed=0)
 
 
 @pytest.fixture(scope="session")

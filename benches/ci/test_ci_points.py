@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hyperlocal as hl
 import numpy as np
-import polars as pl
 import polars_h3 as plh3
 import pytest
 from conftest import ROUNDS
 from h3ronpy.vector import coordinates_to_cells
+from test_bench_points import polars_h3_count  # the full benchmark's peer pipeline (res 9)
 
 RES = 9
 
@@ -36,16 +36,6 @@ def test_h3ronpy_latlng_to_cell(benchmark, points) -> None:
     out = benchmark.pedantic(coordinates_to_cells, args=(lat, lng, RES), rounds=ROUNDS, iterations=1,
                              warmup_rounds=1)  # fmt: skip
     assert len(out) == len(lat)
-
-
-def polars_h3_count(events: pl.DataFrame) -> pl.DataFrame:
-    return (
-        events.lazy()
-        .with_columns(cell=plh3.latlng_to_cell("lat", "lng", RES))
-        .group_by("cell", "service")
-        .agg(count=pl.len())
-        .collect()
-    )
 
 
 @pytest.mark.parametrize("frame", ["one chunk", "40 chunks"])
