@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 from hyperlocal import ons
-from hyperlocal.exceptions import InvalidInputError
+from hyperlocal.exceptions import InvalidInputError, SkippedRowsWarning
 from hyperlocal.rates import byars_limits, exact_poisson_limits
 
 REF = pl.DataFrame({"band": ["0-15", "16+"], "population": [1000.0, 3000.0], "bad": [10.0, 150.0]})
@@ -195,3 +195,43 @@ def test_health_change_reports_standardised_beside_crude(census: dict[str, pl.Da
     assert out["bad_or_very_bad_std_national_pp"][0] == pytest.approx(nat, rel=1e-9)
     with pytest.raises(InvalidInputError, match="no population columns"):
         hl.health_change(grids[0].select(pl.exclude("^age_.*$")), grids[1], standardise=census["ref"])
+
+
+def test_compare_groups_reports_standardised_shares(census: dict[str, pl.DataFrame], data: Path) -> None:
+    """Programme = the res-7 cells of Greater Manchester-like north-west LSOAs (E08000001..10 codes' cells);
+    comparator matched on a decile of the 2011 bad-health share. Programme and all rows equal age_standardise of
+    the summed cells; the comparator's is the programme-mix-weighted mean of its deciles' standardised shares."""
+    c11 = pl.read_parquet(data / "geography" / "lsoa11_centroids_wgs84_not_pwc.parquet").rename(
+        {"lsoa11_code": "code", "lon": "lng"}
+    )
+    c21 = pl.read_parquet(data / "geography" / "lsoa21_pwc_ew_bng.parquet").select(code="LSOA21CD", x="x", y="y")
+    grids = []
+    for t, pts, kw in ((census["2011"], c11, {}), (census["2021"], c21, {"easting": "x", "northing": "y"})):
+        areas = pts.join(t, on="code")
+        cols = [c for c in t.columns if c != "code"]
+        grids.append(hl.apportion(areas, hl.crosswalk(areas, resolution=6, **kw), extensive=cols))
+    b, a = grids
+    share = b.select("cell", s=(pl.col("bad") + pl.col("very_bad")) / pl.sum_horizontal(
+        "very_good", "good", "fair", "bad", "very_bad"))  # fmt: skip
+    dec = share.with_columns(  # decile 1 = the most bad health
+        decile=(pl.col("s").rank("ordinal", descending=True) * 10 / pl.len()).ceil().clip(1, 10).cast(pl.Int64)
+    )
+    programme = dec.filter(pl.col("decile") <= 2).sample(fraction=0.3, seed=1)["cell"]
+    with pytest.warns(SkippedRowsWarning, match="holding 0 residents in the first year|cell"):
+        # cells with 2021 residents only have no 2011 share, so no decile: skipped from the matching, reported
+        out = hl.compare_groups(b, a, programme, deprivation=dec.select("cell", "decile"), on_invalid="skip",
+                                standardise=census["ref"])  # fmt: skip
+    row = out.filter((pl.col("group") == "programme") & (pl.col("category") == "bad_or_very_bad")).row(0, named=True)
+    prog = b.filter(pl.col("cell").is_in(programme.implode()))
+    used = [c for c in b.columns if c.startswith("age_")] + ["very_good", "good", "fair", "bad", "very_bad"]
+    direct = hl.age_standardise(prog.select(pl.col(used).sum()).with_columns(code=pl.lit("p")), census["ref"])
+    assert row["std_pct_2011"] == pytest.approx(direct["bad_or_very_bad_std_pct"][0], rel=1e-12)
+    assert row["std_pct_2011_lo"] < row["std_pct_2011"] < row["std_pct_2011_hi"]
+    comp = out.filter((pl.col("group") == "comparator") & (pl.col("category") == "bad_or_very_bad")).row(0, named=True)
+    # the comparator is matched to the programme's deprivation, so its standardised bad health is close to the
+    # programme's (both in the most deprived fifth) and far above the national one
+    allr = out.filter((pl.col("group") == "all") & (pl.col("category") == "bad_or_very_bad")).row(0, named=True)
+    assert abs(comp["std_pct_2011"] - row["std_pct_2011"]) < 1.5 < row["std_pct_2011"] - allr["std_pct_2011"]
+    assert comp["std_pct_2011_lo"] < comp["std_pct_2011"] < comp["std_pct_2011_hi"]
+    assert out.filter(pl.col("category") == "very_good")["std_pct_2011"].null_count() == 3
+    assert comp["std_change_pp"] == pytest.approx(comp["std_pct_2021"] - comp["std_pct_2011"])

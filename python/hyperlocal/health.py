@@ -461,6 +461,7 @@ def compare_groups(
     on_invalid: OnInvalid = "raise",
     chart: str | os.PathLike[str] | None = None,
     title: str | None = None,
+    standardise: FrameLike | None = None,
 ) -> pl.DataFrame:
     """Percentage-point change in self-reported health for a programme, the whole input, and a comparator of
     similarly deprived places.
@@ -484,6 +485,15 @@ def compare_groups(
         deprivation mix (which is renormalised over the programme's other cells) and of the comparator pool,
         and a :class:`~hyperlocal.exceptions.SkippedRowsWarning` reports how many cells and residents that is.
         The ``programme`` and ``all`` groups always count every cell.
+    standardise
+        A reference of rates by age band (as for :func:`health_change`; e.g.
+        :func:`hyperlocal.ons.lc3409ew_reference`): both tables then need ``age_LO_HI`` / ``age_LO_plus``
+        population columns, and the rows of ``very_good_or_good``, ``fair`` and ``bad_or_very_bad`` get the
+        indirectly age-standardised shares ``std_pct_<label>`` (``_lo``/``_hi``) and ``std_change_pp`` (null for
+        the other categories). Programme and all: the standardisation of the summed counts and age bands, with
+        Poisson limits (exact below 10, Byar's from 10). Comparator: Σ_d π_d · S_d, the standardised shares S_d
+        of its cells in each decile weighted by the programme's decile mix, with a normal interval from
+        Var = Σ_d π_d² S_d² / O_d (Poisson variance of each decile's observed count).
 
     Groups
     ------
@@ -550,9 +560,75 @@ def compare_groups(
         rows += _group_rows("comparator", _standardised(b, comp, mix_prog), _standardised(a, comp, mix_prog),
                             comp.height, mix_prog, labels, z)  # fmt: skip
     table = pl.DataFrame(rows)
+    if standardise is not None:
+        tables = (as_frame(before, "before"), as_frame(after, "after"))
+        groups: dict[str, tuple[pl.Series | None, dict[int, float] | None]] = {"programme": (prog, None),
+                                                                              "all": (None, None)}
+        if dec is not None:
+            groups["comparator"] = (None, mix_prog)
+        std_rows = []
+        comp_dec = dec.filter(~pl.col("cell").is_in(prog.implode())) if dec is not None else None
+        for g, (cells, mix) in groups.items():
+            per_year = [_group_std(t, standardise, cells, comp_dec, mix, z) for t in tables]
+            for src, name in _STD_NAMES.items():
+                (pb, lb, ub), (pa, la, ua) = per_year[0][src], per_year[1][src]
+                std_rows.append({"group": g, "category": name, f"std_pct_{labels[0]}": pb,
+                                 f"std_pct_{labels[0]}_lo": lb, f"std_pct_{labels[0]}_hi": ub,
+                                 f"std_pct_{labels[1]}": pa, f"std_pct_{labels[1]}_lo": la,
+                                 f"std_pct_{labels[1]}_hi": ua, "std_change_pp": pa - pb})  # fmt: skip
+        table = table.join(pl.DataFrame(std_rows), on=["group", "category"], how="left", maintain_order="left")
     if chart is not None:
         comparison_chart(table, chart, title=title, labels=labels, confidence=confidence)
     return table
+
+
+def _group_std(
+    t: pl.DataFrame,
+    reference: FrameLike,
+    cells: pl.Series | None,
+    dec: pl.DataFrame | None,
+    mix: dict[int, float] | None,
+    z: float,
+) -> dict[str, tuple[float, float, float]]:
+    """{group of age_standardise: (standardised %, lo, hi)} of one year's table: of the summed ``cells`` (all
+    when None), or — with ``mix`` — the comparator's decile-weighted standardised share (cells outside the
+    programme with a usable decile, ``dec``)."""
+    from .standardise import age_standardise
+
+    used = [c for c in t.columns if c.startswith("age_")] + list(CATEGORIES)
+    if not [c for c in used if c.startswith("age_")]:
+        raise InvalidInputError(
+            "compare_groups(standardise=...): no population columns: expected age_LO_HI / age_LO_plus columns "
+            "in both tables"
+        )
+    t = t.with_columns(pl.col("cell").cast(pl.UInt64))
+    if mix is None:
+        if cells is not None:
+            t = t.filter(pl.col("cell").is_in(cells.implode()))
+        whole = t.select(pl.col(used).cast(pl.Float64).sum()).with_columns(pl.lit("g").alias("cell"))
+        s = age_standardise(whole, reference, code="cell")
+        return {src: (s[f"{src}_std_pct"][0], s[f"{src}_std_pct_lo95"][0], s[f"{src}_std_pct_hi95"][0])
+                for src in _STD_NAMES}  # fmt: skip
+    assert dec is not None
+    g = t.join(dec, on="cell", how="inner").group_by("d").agg(pl.col(used).cast(pl.Float64).sum())
+    s = age_standardise(g.with_columns(pl.col("d").cast(pl.Int64).cast(pl.String).alias("cell")).drop("d"),
+                        reference, code="cell")  # fmt: skip
+    rows = {int(r["cell"]): r for r in s.iter_rows(named=True)}
+    out = {}
+    for src in _STD_NAMES:
+        p, var = 0.0, 0.0
+        for d, pi in mix.items():
+            if not pi > 0:
+                continue
+            r = rows.get(d)
+            if r is None or r[f"{src}_std_pct"] is None:
+                raise InvalidInputError(f"comparator: no residents in decile {d} to standardise")
+            sd, o = r[f"{src}_std_pct"], r[f"{src}_observed"]
+            p += pi * sd
+            var += pi * pi * (sd * sd / o if o > 0 else 0.0)
+        half = z * var**0.5
+        out[src] = (p, p - half, p + half)
+    return out
 
 
 def comparison_chart(
