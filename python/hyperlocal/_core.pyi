@@ -35,6 +35,9 @@ _Rows = tuple[int, list[int]]
 def latlng_to_cell(
     lat: npt.NDArray[np.float64], lng: npt.NDArray[np.float64], resolution_: int, skip: bool
 ) -> tuple[npt.NDArray[np.uint64], _Rows]: ...
+def latlng_to_cell_nested(
+    lat: npt.NDArray[np.float64], lng: npt.NDArray[np.float64], resolution_: int, skip: bool
+) -> tuple[npt.NDArray[np.uint64], _Rows]: ...
 def bng_to_latlng(
     easting: npt.NDArray[np.float64], northing: npt.NDArray[np.float64], skip: bool
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], _Rows]: ...

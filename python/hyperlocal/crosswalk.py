@@ -106,15 +106,9 @@ def _points_latlng(
 
 
 def _cells(lat: np.ndarray, lng: np.ndarray, res: int, nested: bool, skip: bool) -> tuple[np.ndarray, int]:
-    cells, bad = _core.latlng_to_cell(lat, lng, 15 if nested else res, skip)
-    if nested and res < 15:
-        ok = cells != 0
-        if bad[0]:
-            parents = np.zeros_like(cells)
-            parents[ok] = _core.cell_to_parent(np.ascontiguousarray(cells[ok]), res)
-            cells = parents
-        else:
-            cells = _core.cell_to_parent(cells, res)
+    """Cells of the points (0 for skipped ones): nested = the res-15 cell's ancestor, in one pass."""
+    convert = _core.latlng_to_cell_nested if nested else _core.latlng_to_cell
+    cells, bad = convert(lat, lng, res, skip)
     return cells, bad[0]
 
 

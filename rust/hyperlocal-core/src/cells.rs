@@ -57,6 +57,38 @@ pub fn latlng_to_cell_into(
     on_invalid: OnInvalid,
     out: &mut [u64],
 ) -> Result<RowList> {
+    cells_into(lat, lng, res, None, on_invalid, out)
+}
+
+/// The nested convention in one pass: each point's res-15 cell, then its ancestor at `res` (digits below
+/// `res` set to 7, the resolution field set to `res`), written into `out`. Invalid points as in
+/// [`latlng_to_cell_into`].
+pub fn latlng_to_cell_nested_into(
+    lat: &[f64],
+    lng: &[f64],
+    res: Resolution,
+    on_invalid: OnInvalid,
+    out: &mut [u64],
+) -> Result<RowList> {
+    cells_into(lat, lng, Resolution::Fifteen, Some(res), on_invalid, out)
+}
+
+/// The ancestor at `res` of a valid cell at a finer resolution (bit operations only).
+#[inline(always)]
+fn truncate_cell(c: u64, res: u8) -> u64 {
+    let below = 3 * (15 - u32::from(res));
+    let low = if below == 0 { 0 } else { (1u64 << below) - 1 };
+    (c & !(0xF << 52)) | (u64::from(res) << 52) | low
+}
+
+fn cells_into(
+    lat: &[f64],
+    lng: &[f64],
+    res: Resolution,
+    truncate_to: Option<Resolution>,
+    on_invalid: OnInvalid,
+    out: &mut [u64],
+) -> Result<RowList> {
     check_len("lng", lng.len(), "lat", lat.len())?;
     check_len("out", out.len(), "lat", lat.len())?;
     let bad: Vec<RowList> = out
@@ -72,14 +104,20 @@ pub fn latlng_to_cell_into(
             }
             if la.iter().zip(ln).all(|(&y, &x)| valid_latlng(y, x)) {
                 crate::fastcell::latlng_to_cell_slice(la, ln, u8::from(res), o);
-                return bad;
+            } else {
+                for (i, ((slot, &y), &x)) in o.iter_mut().zip(la).zip(ln).enumerate() {
+                    if valid_latlng(y, x) {
+                        *slot = point_cell(y, x, res);
+                    } else {
+                        *slot = 0;
+                        bad.push(start + i);
+                    }
+                }
             }
-            for (i, ((slot, &y), &x)) in o.iter_mut().zip(la).zip(ln).enumerate() {
-                if valid_latlng(y, x) {
-                    *slot = point_cell(y, x, res);
-                } else {
-                    *slot = 0;
-                    bad.push(start + i);
+            if let Some(t) = truncate_to {
+                let t = u8::from(t);
+                for c in o.iter_mut().filter(|c| **c != 0) {
+                    *c = truncate_cell(*c, t);
                 }
             }
             bad
@@ -241,6 +279,23 @@ pub fn cell_to_string(cells: &[u64]) -> Result<(Vec<u8>, Vec<i64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_cells_are_the_res15_cells_ancestors() {
+        let lat: Vec<f64> = (0..3000).map(|i| -80.0 + f64::from(i) * 0.0531).collect();
+        let lng: Vec<f64> = (0..3000).map(|i| -179.0 + f64::from(i) * 0.1193).collect();
+        let (fine, _) = latlng_to_cell(&lat, &lng, Resolution::Fifteen, OnInvalid::Raise).unwrap();
+        for r in [0u8, 3, 9, 14, 15] {
+            let res = Resolution::try_from(r).unwrap();
+            let mut out = vec![0u64; lat.len()];
+            latlng_to_cell_nested_into(&lat, &lng, res, OnInvalid::Raise, &mut out).unwrap();
+            let want: Vec<u64> = fine
+                .iter()
+                .map(|&c| u64::from(CellIndex::try_from(c).unwrap().parent(res).unwrap()))
+                .collect();
+            assert_eq!(out, want, "res {r}");
+        }
+    }
 
     #[test]
     fn known_cell_matches_h3_reference() {

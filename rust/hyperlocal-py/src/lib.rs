@@ -134,6 +134,25 @@ fn latlng_to_cell<'py>(
     Ok((cells.into_pyarray(py), rows_out(bad)))
 }
 
+/// The nested convention: each point's res-15 cell's ancestor at `resolution_`, in one pass.
+#[pyfunction]
+fn latlng_to_cell_nested<'py>(
+    py: Python<'py>,
+    lat: PyReadonlyArray1<'py, f64>,
+    lng: PyReadonlyArray1<'py, f64>,
+    resolution_: i64,
+    skip: bool,
+) -> PyResult<(Arr<'py, u64>, (usize, Vec<usize>))> {
+    let res = resolution(py, resolution_)?;
+    let (lat, lng) = (lat.as_slice()?, lng.as_slice()?);
+    let (cells, bad) = run(py, || {
+        let mut out = vec![0u64; lat.len()];
+        let bad = cells::latlng_to_cell_nested_into(lat, lng, res, policy(skip), &mut out)?;
+        Ok((out, bad))
+    })?;
+    Ok((cells.into_pyarray(py), rows_out(bad)))
+}
+
 #[pyfunction]
 fn bng_to_latlng<'py>(
     py: Python<'py>,
@@ -617,6 +636,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cell_to_boundary_wkb, m)?)?;
     m.add_function(wrap_pyfunction!(grid_neighbours, m)?)?;
     m.add_function(wrap_pyfunction!(weighted_cell_sums, m)?)?;
+    m.add_function(wrap_pyfunction!(latlng_to_cell_nested, m)?)?;
     m.add_function(wrap_pyfunction!(count_points, m)?)?;
     m.add_function(wrap_pyfunction!(area_method_names, m)?)?;
     m.add_function(wrap_pyfunction!(polygon_crosswalk, m)?)?;
