@@ -19,6 +19,7 @@ __all__ = [
     "is_release_build",
     "merge_counts",
     "latlng_to_cell",
+    "latlng_to_cell_nested",
     "global_moran",
     "local_g",
     "local_moran",
