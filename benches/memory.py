@@ -1,8 +1,9 @@
 """Peak memory of count_points (10M events → counts per cell and service, res 9), of the national surfaces, and of
 Gi* and local Moran with 999 permutations on the national res-9 grid (~1.6M cells), each in a fresh process.
 
-Extra RSS = peak RSS while the operation runs − RSS with the input loaded. The kernel's peak counter is reset
-after loading (write "5" to /proc/self/clear_refs), so the load's own transient peak does not count.
+Extra RSS = peak RSS while the operation runs − RSS with the input loaded and both libraries imported (an
+import's own memory is not the operation's). The kernel's peak counter is reset after loading (write "5" to
+/proc/self/clear_refs), so the load's own transient peak does not count.
 Usage: python benches/memory.py OUT.json
 """
 
@@ -18,6 +19,9 @@ from pathlib import Path
 CHILD = r"""
 import gc, json, sys, time
 import polars as pl
+# Both libraries are imported before the baseline: the extra RSS is the operation's, not an import's.
+import hyperlocal
+import polars_h3
 ev = pl.read_parquet(sys.argv[1])
 if "rechunk" in sys.argv[3:]:
     ev = ev.rechunk()

@@ -48,7 +48,7 @@ def main(src: str, dst: str) -> None:
     if mem.exists():
         m = json.loads(mem.read_text())
         lines += [
-            "## Peak memory (fresh process each, extra RSS over the loaded input)",
+            "## Peak memory (fresh process each, extra RSS over the loaded input and the imported libraries)",
             "",
             "| variant | extra RSS (MB) | input RSS (MB) | time (s) |",
             "|---|---|---|---|",
