@@ -368,3 +368,16 @@ def test_compare_groups_programme_and_crosswalk_of_every_kind(kind: str, small: 
     if kind == "pandas":  # a pandas column of codes
         got = hl.compare_groups(grid, grid, prog_codes.to_pandas(), deprivation=dep, crosswalk=xw)
         assert got.equals(want)
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [["A1", "A2", "A2", "A3"], ["A3", "A1", "A3"], [1, 2, 2, 3], [5, 1, 5]],
+)
+def test_duplicate_codes_are_named_whether_sorted_or_not(codes: list) -> None:
+    """check_unique scans neighbours when the codes are sorted and hashes them otherwise: both name the rows."""
+    from hyperlocal._convert import check_unique
+
+    with pytest.raises(InvalidInputError, match="2 rows .* carry duplicate codes"):
+        check_unique(pl.Series("code", codes), "values['code']")
+    check_unique(pl.Series("code", sorted(set(codes))), "values['code']")
