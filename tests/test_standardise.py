@@ -166,10 +166,9 @@ def test_standardised_change(census: dict[str, pl.DataFrame]) -> None:
         hl.standardised_change(s11, s21.select("code", "residents"))
 
 
-def test_health_change_reports_standardised_beside_crude(census: dict[str, pl.DataFrame], data: Path) -> None:
-    """2011 LSOAs (QS302EW + QS103EW) and 2021 LSOAs (TS037 + ages) on res-7 cells by their centroids:
-    health_change(standardise=LC3409EW) gives each cell's standardised shares (equal to age_standardise of
-    that cell) and the national standardised change (equal to that of the summed counts)."""
+def _lsoa_grids(census: dict[str, pl.DataFrame], data: Path, res: int) -> list[pl.DataFrame]:
+    """2011 LSOAs (QS302EW + QS103EW ages) and 2021 LSOAs (TS037 + six age bands) apportioned to cells at ``res``
+    by their centroids: counts and age bands together."""
     c11 = pl.read_parquet(data / "geography" / "lsoa11_centroids_wgs84_not_pwc.parquet").rename(
         {"lsoa11_code": "code", "lon": "lng"}
     )
@@ -179,7 +178,15 @@ def test_health_change_reports_standardised_beside_crude(census: dict[str, pl.Da
         areas = pts.join(t, on="code")
         assert areas.height == t.height
         cols = [c for c in t.columns if c != "code"]
-        grids.append(hl.apportion(areas, hl.crosswalk(areas, resolution=7, **kw), extensive=cols))
+        grids.append(hl.apportion(areas, hl.crosswalk(areas, resolution=res, **kw), extensive=cols))
+    return grids
+
+
+def test_health_change_reports_standardised_beside_crude(census: dict[str, pl.DataFrame], data: Path) -> None:
+    """2011 LSOAs (QS302EW + QS103EW) and 2021 LSOAs (TS037 + ages) on res-7 cells by their centroids:
+    health_change(standardise=LC3409EW) gives each cell's standardised shares (equal to age_standardise of
+    that cell) and the national standardised change (equal to that of the summed counts)."""
+    grids = _lsoa_grids(census, data, 7)
     out = hl.health_change(*grids, standardise=census["ref"])
     assert {"bad_or_very_bad_std_pct_2011", "very_good_or_good_std_change_pp", "fair_std_pct_2021_hi"} <= set(
         out.columns
@@ -198,18 +205,11 @@ def test_health_change_reports_standardised_beside_crude(census: dict[str, pl.Da
 
 
 def test_compare_groups_reports_standardised_shares(census: dict[str, pl.DataFrame], data: Path) -> None:
-    """Programme = the res-7 cells of Greater Manchester-like north-west LSOAs (E08000001..10 codes' cells);
-    comparator matched on a decile of the 2011 bad-health share. Programme and all rows equal age_standardise of
-    the summed cells; the comparator's is the programme-mix-weighted mean of its deciles' standardised shares."""
-    c11 = pl.read_parquet(data / "geography" / "lsoa11_centroids_wgs84_not_pwc.parquet").rename(
-        {"lsoa11_code": "code", "lon": "lng"}
-    )
-    c21 = pl.read_parquet(data / "geography" / "lsoa21_pwc_ew_bng.parquet").select(code="LSOA21CD", x="x", y="y")
-    grids = []
-    for t, pts, kw in ((census["2011"], c11, {}), (census["2021"], c21, {"easting": "x", "northing": "y"})):
-        areas = pts.join(t, on="code")
-        cols = [c for c in t.columns if c != "code"]
-        grids.append(hl.apportion(areas, hl.crosswalk(areas, resolution=6, **kw), extensive=cols))
+    """Programme = a random 30 % of the res-6 cells in the two deciles of most 2011 bad health; comparator
+    matched on that decile. The programme row equals age_standardise of the summed cells; the comparator (the
+    programme-mix-weighted mean of its deciles' standardised shares) is close to the programme and far from
+    the national figure."""
+    grids = _lsoa_grids(census, data, 6)
     b, a = grids
     share = b.select("cell", s=(pl.col("bad") + pl.col("very_bad")) / pl.sum_horizontal(
         "very_good", "good", "fair", "bad", "very_bad"))  # fmt: skip
