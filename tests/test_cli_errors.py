@@ -158,7 +158,7 @@ def test_config_errors_name_the_key(files: dict[str, Path], text: str, fragments
 
 
 def test_ctrl_c_stops_within_a_second_and_writes_nothing(data: Path, tmp_path: Path) -> None:
-    """SIGINT during the national MSOA polygon crosswalk at res 10 (~10 s of Rust work)."""
+    """SIGINT during the national MSOA polygon crosswalk at res 11 (~15 s of Rust work)."""
     shp = data / "geography" / "msoa2011_bsc_ew" / "msoa2011_bsc_ew.shp"
     values = tmp_path / "v.csv"
     pl.DataFrame({"MSOA11CD": hl.read_areas(shp, code="MSOA11CD")["MSOA11CD"], "one": 1.0}).write_csv(values)
@@ -166,7 +166,7 @@ def test_ctrl_c_stops_within_a_second_and_writes_nothing(data: Path, tmp_path: P
     out.mkdir()
     proc = subprocess.Popen(
         [_cli(), "grid", "--areas", str(shp), "--values", str(values), "--code", "MSOA11CD", "--method", "area",
-         "--extensive", "one", "--resolution", "10", "--out", str(out / "g.parquet"), "--quiet"],
+         "--extensive", "one", "--resolution", "11", "--out", str(out / "g.parquet"), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     time.sleep(4.0)  # reading the shapefile takes ~1 s; the crosswalk is then running in Rust

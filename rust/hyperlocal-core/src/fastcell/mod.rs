@@ -547,3 +547,36 @@ pub fn latlng_to_cell_slice(lat: &[f64], lng: &[f64], res: u8, out: &mut [u64]) 
         base += n;
     }
 }
+
+/// The frame of face `face` at resolution `res` for the polygon lattice (`polygon::lattice`): the face centre
+/// `c` and the hex2d axes `u`, `v` of the resolution's class (unit vectors, `c ⟂ u ⟂ v`), and the gnomonic scale
+/// `s`: a point `P` has hex2d coordinates `s·(P·u, P·v)/(P·c)`, so the hex2d point `(x, y)` is the direction
+/// `c + (x/s)·u + (y/s)·v`.
+pub(crate) fn face_frame(face: usize, res: u8) -> ([f64; 3], [f64; 3], [f64; 3], f64) {
+    let axes = &FACE_AXES[face];
+    let (u, v) = if res & 1 == 1 {
+        (axes[3], axes[4])
+    } else {
+        (axes[1], axes[2])
+    };
+    (axes[0], u, v, SCALE[usize::from(res)])
+}
+
+/// The centres of the 20 icosahedron faces (unit vectors).
+pub(crate) fn face_centre(face: usize) -> [f64; 3] {
+    FACE_AXES[face][0]
+}
+
+/// The lattice cell (axial coordinates `a = i − k`, `b = j − k`) holding the hex2d point `(x, y)` (h3o's
+/// rounding).
+pub(crate) fn hex2d_cell(x: f64, y: f64) -> (i32, i32) {
+    let (i, j, k) = hex2d_to_ijk(x, y);
+    (i - k, j - k)
+}
+
+/// The cell index of the lattice cell `(a, b)` of `face` at `res`: exact for a cell whose centre lies inside
+/// the face (the caller's guarantee: no overage, no pentagon).
+pub(crate) fn lattice_cell(face: usize, a: i32, b: i32, res: u8) -> u64 {
+    let (i, j, k) = normalize(a, b, 0);
+    face_ijk_to_cell(face, i, j, k, res)
+}

@@ -1,0 +1,481 @@
+//! The fast path of the area crosswalk: H3 cells as the regular lattice they are on one icosahedron face.
+//!
+//! In the gnomonic projection of an icosahedron face, the cells of one resolution are exactly the Voronoi
+//! hexagons of a triangular lattice (great circles are straight lines there; this is how H3 defines them), in
+//! the face's hex2d coordinates: cell `(a, b)` (axial, `a = i − k`, `b = j − k`) has its centre at
+//! `(a − b/2, b·√3/2)` and its six vertices `1/√3` away, at 30°, 90°, …; neighbours differ by `(±1, 0)`,
+//! `(0, ±1)`, `±(1, 1)`. For an area whose cells all lie well inside one face (no pentagon, no overage: every
+//! area in Great Britain, which lies on face 3), this replaces every H3 library call of the general path:
+//! * a vertex is projected without trigonometry (the hex2d point is the direction `c + (x/s)·u + (y/s)·v` of the
+//!   face frame, whose z component and horizontal norm are the sine and cosine of the latitude; then the same
+//!   Lambert equal-area formulas as [`Laea::fwd`], with the longitude difference by the angle-difference
+//!   identities), once per lattice vertex (each vertex serves three cells);
+//! * the boundary walk steps from a cell to the lattice neighbour across its exit edge (checked by a point
+//!   just past the exit), with no cell lookup;
+//! * the interior is filled by scanlines: in each lattice row, the cells between two consecutive boundary cells
+//!   are all inside or all outside (adjacent cells that no ring crosses have equal coverage), so one
+//!   point-in-polygon test of one centre decides a whole run;
+//! * cell indices come from the lattice coordinates by integer arithmetic ([`fastcell::lattice_cell`]).
+//!
+//! The hexagons are the same as the general path's (h3o's boundaries projected), to rounding: the tests
+//! compare vertices, cells and areas with the general path.
+
+use super::{authalic_q, clip_convex, coverage, inside_convex, signed_area, Laea, Projected, Pt};
+use crate::fastcell;
+
+const SQRT3_2: f64 = 0.866_025_403_784_438_6;
+const INV_SQRT3: f64 = 0.577_350_269_189_625_8;
+const HALF_INV_SQRT3: f64 = 0.288_675_134_594_812_9;
+
+/// Neighbour offsets `(da, db)` at 0°, 60°, …, 300° in hex2d.
+const NB: [(i32, i32); 6] = [(1, 0), (1, 1), (0, 1), (-1, 0), (-1, -1), (0, -1)];
+
+/// One face's lattice at one resolution, in one area's projection.
+pub(super) struct Lattice {
+    face: usize,
+    res: u8,
+    c: [f64; 3],
+    u: [f64; 3],
+    v: [f64; 3],
+    inv_s: f64,
+    // The projection (see `Laea`), with the sine and cosine of its central longitude.
+    sin0: f64,
+    cos0: f64,
+    sl0: f64,
+    cl0: f64,
+    qp: f64,
+    r: f64,
+    /// Are hexagons counter-clockwise in the projection when listed by increasing vertex angle in hex2d.
+    ccw: bool,
+}
+
+/// Key of a lattice cell in the shared hexagon cache (face, a, b; the resolution is fixed per call).
+#[inline]
+pub(super) fn key(face: usize, a: i32, b: i32) -> u64 {
+    ((face as u64) << 58)
+        | ((u64::from((a as u32).wrapping_add(1 << 28)) & 0x1fff_ffff) << 29)
+        | (u64::from((b as u32).wrapping_add(1 << 28)) & 0x1fff_ffff)
+}
+
+#[inline]
+fn unit(lat_deg: f64, lng_deg: f64) -> [f64; 3] {
+    let (sla, cla) = lat_deg.to_radians().sin_cos();
+    let (sln, cln) = lng_deg.to_radians().sin_cos();
+    [cla * cln, cla * sln, sla]
+}
+
+#[inline]
+fn dot(p: &[f64; 3], q: &[f64; 3]) -> f64 {
+    p[0] * q[0] + p[1] * q[1] + p[2] * q[2]
+}
+
+impl Lattice {
+    /// The lattice for area `p` at `res`, or None when the area is not well inside one face: the bounding box
+    /// of its vertices in the face's gnomonic plane, widened by two cells and 1e-4 (about 600 m), must lie in
+    /// the face's own region (nearer its centre than any other face's centre: the face triangle).
+    pub(super) fn for_area(p: &Projected, res: u8) -> Option<Lattice> {
+        let first = p.rings_ll.first()?.first()?;
+        let p0 = unit(first.0, first.1);
+        let face = (0..20).max_by(|&f, &g| {
+            dot(&p0, &fastcell::face_centre(f)).total_cmp(&dot(&p0, &fastcell::face_centre(g)))
+        })?;
+        let (c, u, v, s) = fastcell::face_frame(face, res);
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(la, ln) in p.rings_ll.iter().flatten() {
+            let q = unit(la, ln);
+            let w = dot(&q, &c);
+            if !(w > 0.5) {
+                return None;
+            }
+            let (x, y) = (dot(&q, &u) / w, dot(&q, &v) / w);
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+        let m = 2.0 / s + 1e-4;
+        let corners = [
+            (x0 - m, y0 - m),
+            (x0 - m, y1 + m),
+            (x1 + m, y0 - m),
+            (x1 + m, y1 + m),
+        ];
+        for g in (0..20).filter(|&g| g != face) {
+            let cg = fastcell::face_centre(g);
+            let (cc, uc, vc) = (dot(&c, &cg), dot(&u, &cg), dot(&v, &cg));
+            if corners
+                .iter()
+                .any(|&(x, y)| !(cc + x * uc + y * vc < 1.0 - 1e-9))
+            {
+                return None;
+            }
+        }
+        let proj: &Laea = &p.proj;
+        let (sl0, cl0) = proj.lng0.sin_cos();
+        let mut lat = Lattice {
+            face,
+            res,
+            c,
+            u,
+            v,
+            inv_s: 1.0 / s,
+            sin0: proj.sin0,
+            cos0: proj.cos0,
+            sl0,
+            cl0,
+            qp: proj.qp,
+            r: proj.r,
+            ccw: true,
+        };
+        // Orientation of the hexagons in the projection (the same for every cell of the area).
+        let (a, b) = lat.cell_at(first.0, first.1);
+        lat.ccw = signed_area(&lat.raw_hex(a, b)) > 0.0;
+        Some(lat)
+    }
+
+    /// The lattice cell holding (lat, lng) degrees.
+    pub(super) fn cell_at(&self, lat: f64, lng: f64) -> (i32, i32) {
+        let q = unit(lat, lng);
+        let w = dot(&q, &self.c);
+        let s = 1.0 / self.inv_s;
+        fastcell::hex2d_cell(s * dot(&q, &self.u) / w, s * dot(&q, &self.v) / w)
+    }
+
+    /// The hex2d point (x, y) in the projection.
+    #[inline]
+    pub(super) fn project(&self, x: f64, y: f64) -> Pt {
+        let (gx, gy) = (x * self.inv_s, y * self.inv_s);
+        let (c, u, v) = (&self.c, &self.u, &self.v);
+        let px = c[0] + gx * u[0] + gy * v[0];
+        let py = c[1] + gx * u[1] + gy * v[1];
+        let pz = c[2] + gx * u[2] + gy * v[2];
+        let h2 = px * px + py * py;
+        let sin_phi = pz / (h2 + pz * pz).sqrt();
+        let h = h2.sqrt();
+        let (sinl, cosl) = if h > 0.0 {
+            (py / h, px / h)
+        } else {
+            (0.0, 1.0)
+        };
+        let sb = (authalic_q(sin_phi) / self.qp).clamp(-1.0, 1.0);
+        let cb = (1.0 - sb * sb).max(0.0).sqrt();
+        let sl = sinl * self.cl0 - cosl * self.sl0;
+        let cl = cosl * self.cl0 + sinl * self.sl0;
+        let denom = 1.0 + self.sin0 * sb + self.cos0 * cb * cl;
+        let k = self.r * (2.0 / denom.max(1e-300)).sqrt();
+        (k * cb * sl, k * (self.cos0 * sb - self.sin0 * cb * cl))
+    }
+
+    /// Vertex `t` (0: at 30°, 1: at 90°) of cell (a, b), projected. Every lattice vertex is exactly one of
+    /// these, so a vertex shared by three cells is computed by one call with the same arguments.
+    #[inline]
+    fn vertex(&self, a: i32, b: i32, t: usize) -> Pt {
+        let x = f64::from(a) - 0.5 * f64::from(b);
+        let y = f64::from(b) * SQRT3_2;
+        if t == 0 {
+            self.project(x + 0.5, y + HALF_INV_SQRT3)
+        } else {
+            self.project(x, y + INV_SQRT3)
+        }
+    }
+
+    /// The centre of cell (a, b), projected.
+    #[inline]
+    pub(super) fn centre(&self, a: i32, b: i32) -> Pt {
+        self.project(f64::from(a) - 0.5 * f64::from(b), f64::from(b) * SQRT3_2)
+    }
+
+    /// The vertices at 30°, 90°, …, 330° (hex2d) of cell (a, b), projected.
+    fn raw_hex(&self, a: i32, b: i32) -> [Pt; 6] {
+        [
+            self.vertex(a, b, 0),
+            self.vertex(a, b, 1),
+            self.vertex(a - 1, b, 0),
+            self.vertex(a - 1, b - 1, 1),
+            self.vertex(a - 1, b - 1, 0),
+            self.vertex(a, b - 1, 1),
+        ]
+    }
+
+    /// The projected hexagon of cell (a, b), counter-clockwise.
+    pub(super) fn hex(&self, a: i32, b: i32) -> [Pt; 6] {
+        let h = self.raw_hex(a, b);
+        if self.ccw {
+            h
+        } else {
+            [h[0], h[5], h[4], h[3], h[2], h[1]]
+        }
+    }
+
+    /// The neighbour of cell (a, b) across edge `k` (from vertex k to k+1) of [`Lattice::hex`].
+    #[inline]
+    fn across(&self, (a, b): (i32, i32), k: usize) -> (i32, i32) {
+        let (da, db) = if self.ccw {
+            NB[(k + 1) % 6]
+        } else {
+            NB[(6 - k) % 6]
+        };
+        (a + da, b + db)
+    }
+
+    /// The H3 index of cell (a, b).
+    #[inline]
+    pub(super) fn index(&self, a: i32, b: i32) -> u64 {
+        fastcell::lattice_cell(self.face, a, b, self.res)
+    }
+
+    #[cfg(test)]
+    pub(super) fn face(&self) -> usize {
+        self.face
+    }
+}
+
+type HexCache = super::LatticeHexes;
+
+fn cached<'c>(lat: &Lattice, cache: &'c mut HexCache, (a, b): (i32, i32)) -> &'c [Pt; 6] {
+    cache
+        .entry(key(lat.face, a, b))
+        .or_insert_with(|| lat.hex(a, b))
+}
+
+/// The cells (a, b) the rings of `p` pass through, sorted by (b, a): each segment is followed from cell to
+/// cell (Cyrus–Beck exit from the projected hexagon, then the neighbour across the exit edge, confirmed by a
+/// point just past the exit). None when a step cannot be confirmed (the caller takes the general path).
+fn walk(p: &Projected, lat: &Lattice, cache: &mut HexCache) -> Option<Vec<(i32, i32)>> {
+    let mut cells: Vec<(i32, i32)> = Vec::new();
+    for (ring_ll, ring_xy) in p.rings_ll.iter().zip(&p.rings_xy) {
+        let n = ring_ll.len();
+        if n == 0 {
+            continue;
+        }
+        let mut cur = lat.cell_at(ring_ll[0].0, ring_ll[0].1);
+        cells.push(cur);
+        for i in 0..n {
+            if i.is_multiple_of(1024) && crate::cancel::requested() {
+                return Some(cells);
+            }
+            let (a, b) = (ring_xy[i], ring_xy[(i + 1) % n]);
+            let d = (b.0 - a.0, b.1 - a.1);
+            let seg = (d.0 * d.0 + d.1 * d.1).sqrt();
+            if seg == 0.0 {
+                continue;
+            }
+            let mut t0 = 0.0f64;
+            let mut steps = 0u32;
+            loop {
+                steps += 1;
+                if steps > 10_000_000 {
+                    return None;
+                }
+                let h = *cached(lat, cache, cur);
+                if inside_convex(&h, b, 1e-6) {
+                    break;
+                }
+                let (mut t_exit, mut edge) = (f64::INFINITY, 6);
+                for k in 0..6 {
+                    let (p0, q0) = (h[k], h[(k + 1) % 6]);
+                    let cd = (q0.0 - p0.0) * d.1 - (q0.1 - p0.1) * d.0;
+                    if cd < 0.0 {
+                        let t = super::cross(p0, q0, a) / -cd;
+                        if t < t_exit {
+                            (t_exit, edge) = (t, k);
+                        }
+                    }
+                }
+                if edge == 6 {
+                    return None;
+                }
+                let t = t_exit.max(t0);
+                if t >= 1.0 {
+                    break;
+                }
+                // The cell just past the exit: the neighbour across the exit edge, or (past a vertex, or
+                // after rounding) another neighbour; the probe moves further (1 µm, then ×10) until one
+                // neighbour holds it.
+                let guess = lat.across(cur, edge);
+                let mut eps = 1e-6 / seg;
+                let mut next = None;
+                'probe: for _ in 0..6 {
+                    let tn = (t + eps).min(1.0);
+                    let q = (a.0 + tn * d.0, a.1 + tn * d.1);
+                    if inside_convex(cached(lat, cache, guess), q, 0.0) {
+                        next = Some(guess);
+                        break;
+                    }
+                    for (da, db) in NB {
+                        let nb = (cur.0 + da, cur.1 + db);
+                        if nb != guess && inside_convex(cached(lat, cache, nb), q, 0.0) {
+                            next = Some(nb);
+                            break 'probe;
+                        }
+                    }
+                    eps *= 10.0;
+                }
+                cur = next?;
+                cells.push(cur);
+                t0 = t;
+            }
+        }
+    }
+    cells.sort_unstable_by_key(|&(a, b)| (b, a));
+    cells.dedup();
+    Some(cells)
+}
+
+/// Intersection areas (m²) of area `p` with its cells, as [`super::area_cells`] computes them, by the lattice
+/// (see the module documentation); unsorted. None when the walk fails (the caller takes the general path).
+pub(super) fn area_cells(
+    p: &Projected,
+    lat: &Lattice,
+    cache: &mut HexCache,
+) -> Option<Vec<(u64, f64)>> {
+    let boundary = walk(p, lat, cache)?;
+    let mut out: Vec<(u64, f64)> = Vec::with_capacity(boundary.len() * 2);
+    let (mut buf, mut clipped) = (Vec::new(), Vec::new());
+    for &c in &boundary {
+        let hex = cached(lat, cache, c);
+        let mut a = 0.0;
+        for (l, factor) in &p.loops {
+            clip_convex(l, hex, &mut buf, &mut clipped);
+            a += factor * signed_area(&clipped);
+        }
+        if a > 0.0 {
+            out.push((lat.index(c.0, c.1), a));
+        }
+    }
+    // Scanlines: runs of non-boundary cells between two boundary cells of a row.
+    let mut prev_row = i32::MIN;
+    let mut prev: Vec<(i32, Vec<[Pt; 2]>)> = Vec::new(); // vertex rows computed for the previous cell row
+    let mut cur: Vec<(i32, Vec<[Pt; 2]>)> = Vec::new();
+    let row_of = |b: i32, lo: i32, hi: i32| -> Vec<[Pt; 2]> {
+        (lo..=hi)
+            .map(|a| [lat.vertex(a, b, 0), lat.vertex(a, b, 1)])
+            .collect()
+    };
+    let mut filled = 0u64;
+    let mut i = 0;
+    while i < boundary.len() {
+        let b = boundary[i].1;
+        let mut j = i;
+        while j + 1 < boundary.len() && boundary[j + 1].1 == b {
+            j += 1;
+        }
+        if b != prev_row {
+            if prev_row == b - 1 {
+                prev = std::mem::take(&mut cur);
+            } else {
+                prev.clear();
+                cur.clear();
+            }
+            prev_row = b;
+        }
+        for w in boundary[i..=j].windows(2) {
+            let (r0, r1) = (w[0].0 + 1, w[1].0 - 1);
+            if r0 > r1 {
+                continue;
+            }
+            // Honour Ctrl-C about every 65,536 cells (one big area can hold millions).
+            filled += (r1 - r0 + 1) as u64;
+            if filled >= 65_536 {
+                filled = 0;
+                if crate::cancel::requested() {
+                    return Some(out);
+                }
+            }
+            let c0 = lat.centre(r0, b);
+            let cover = coverage(&p.loops, c0).round();
+            if cover <= 0.5 {
+                continue;
+            }
+            let lo = r0 - 1;
+            let up = row_of(b, lo, r1);
+            let found = prev
+                .iter()
+                .find(|(l, v)| *l <= lo && l + v.len() as i32 > r1)
+                .map(|(l, v)| &v[(lo - l) as usize..=(r1 - l) as usize]);
+            let computed;
+            let down: &[[Pt; 2]] = match found {
+                Some(s) => s,
+                None => {
+                    computed = row_of(b - 1, lo, r1);
+                    &computed
+                }
+            };
+            for a in r0..=r1 {
+                let k = (a - lo) as usize;
+                let h = [
+                    up[k][0],
+                    up[k][1],
+                    up[k - 1][0],
+                    down[k - 1][1],
+                    down[k - 1][0],
+                    down[k][1],
+                ];
+                out.push((lat.index(a, b), cover * signed_area(&h).abs()));
+            }
+            cur.push((lo, up));
+        }
+        i = j + 1;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lattice_cells_and_hexagons_equal_h3o() {
+        // Greater Manchester, res 7..=10: index from lattice coordinates and projected vertices against
+        // h3o's cell and boundary projected by `Laea::fwd`.
+        for res in 7u8..=10 {
+            let ring = vec![
+                (53.40, -2.30),
+                (53.40, -2.20),
+                (53.50, -2.20),
+                (53.50, -2.30),
+            ];
+            let p = super::super::tests_support::projected(&ring);
+            let lat = Lattice::for_area(&p, res).expect("inside face 3");
+            assert_eq!(lat.face(), 3);
+            let (a0, b0) = lat.cell_at(53.45, -2.25);
+            for da in -20..=20 {
+                for db in -20..=20 {
+                    let (a, b) = (a0 + da, b0 + db);
+                    let idx = lat.index(a, b);
+                    let cell = h3o::CellIndex::try_from(idx).expect("valid index");
+                    assert_eq!(u8::from(cell.resolution()), res);
+                    let centre = h3o::LatLng::from(cell);
+                    let c = p.proj.fwd((centre.lat(), centre.lng()));
+                    let m = lat.centre(a, b);
+                    assert!(
+                        (c.0 - m.0).abs() < 1e-6 && (c.1 - m.1).abs() < 1e-6,
+                        "{c:?} {m:?}"
+                    );
+                    let hex = lat.hex(a, b);
+                    let theirs: Vec<Pt> = cell
+                        .boundary()
+                        .iter()
+                        .map(|v| p.proj.fwd((v.lat(), v.lng())))
+                        .collect();
+                    assert_eq!(theirs.len(), 6);
+                    for q in &hex {
+                        let d = theirs
+                            .iter()
+                            .map(|t| (t.0 - q.0).hypot(t.1 - q.1))
+                            .fold(f64::INFINITY, f64::min);
+                        assert!(d < 1e-6, "vertex {d} m from h3o's");
+                    }
+                    assert!(signed_area(&hex) > 0.0);
+                    // The neighbour across each edge is the cell on the other side of it.
+                    for k in 0..6 {
+                        let (na, nb) = lat.across((a, b), k);
+                        let mid = (
+                            (hex[k].0 + hex[(k + 1) % 6].0) / 2.0,
+                            (hex[k].1 + hex[(k + 1) % 6].1) / 2.0,
+                        );
+                        let out = (2.0 * mid.0 - m.0, 2.0 * mid.1 - m.1);
+                        assert!(inside_convex(&lat.hex(na, nb), out, 1e-6));
+                    }
+                }
+            }
+        }
+    }
+}
