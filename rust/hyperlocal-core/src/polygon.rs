@@ -588,7 +588,11 @@ fn cell_of(lat: f64, lng: f64, res: Resolution) -> Option<CellIndex> {
     } else {
         lng
     };
-    LatLng::new(lat, lng).ok().map(|ll| ll.to_cell(res))
+    if !(lat.is_finite() && lng.is_finite()) {
+        return None;
+    }
+    // The fast kernel: bit-identical to h3o's `LatLng::to_cell`.
+    CellIndex::try_from(crate::fastcell::latlng_to_cell(lat, lng, u8::from(res))).ok()
 }
 
 /// A hasher for cell indices (one 64-bit finaliser): far cheaper than SipHash here.

@@ -69,41 +69,59 @@ fn dot(p: &[f64; 3], q: &[f64; 3]) -> f64 {
     p[0] * q[0] + p[1] * q[1] + p[2] * q[2]
 }
 
+/// For each face f and each other face g: n = c_f − c_g and |n| (zero for g = f), the normals of the planes
+/// bounding face f's region.
+type FaceNormals = [[([f64; 3], f64); 20]; 20];
+
+fn face_normals() -> &'static FaceNormals {
+    static T: std::sync::OnceLock<FaceNormals> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let mut t: FaceNormals = [[([0.0; 3], 0.0); 20]; 20];
+        for (f, row) in t.iter_mut().enumerate() {
+            let c = fastcell::face_centre(f);
+            for (g, slot) in row.iter_mut().enumerate() {
+                if g != f {
+                    let cg = fastcell::face_centre(g);
+                    let n = [c[0] - cg[0], c[1] - cg[1], c[2] - cg[2]];
+                    *slot = (n, dot(&n, &n).sqrt());
+                }
+            }
+        }
+        t
+    })
+}
+
 impl Lattice {
-    /// The lattice for area `p` at `res`, or None when the area is not well inside one face: the bounding box
-    /// of its vertices in the face's gnomonic plane, widened by two cells and 1e-4 (about 600 m), must lie in
-    /// the face's own region (nearer its centre than any other face's centre: the face triangle).
+    /// The lattice for area `p` at `res`, or None when the area is not well inside one face. The area lies in
+    /// the spherical cap around its bounding-box centre P₀ whose angular radius θ is 1.1 × the largest projected
+    /// distance from P₀ to a vertex over R (the projection's scale and the authalic latitude distort distances
+    /// by under 2 % within its extent), plus two cells and 1e-4 rad (about 600 m; edges bow far less); the cap
+    /// must lie in the face's own region (nearer its centre c_f than any other face's centre c_g, i.e. the
+    /// face triangle): for every g, with n = c_f − c_g, (P₀·n)·cos θ − |n|·sin θ > 0.
     pub(super) fn for_area(p: &Projected, res: u8) -> Option<Lattice> {
-        let first = p.rings_ll.first()?.first()?;
-        let p0 = unit(first.0, first.1);
+        if p.rings_ll.iter().all(Vec::is_empty) {
+            return None;
+        }
+        let (lat0, lng0) = (0.5 * (p.bbox.0 + p.bbox.1), 0.5 * (p.bbox.2 + p.bbox.3));
+        let p0 = unit(lat0, lng0);
         let face = (0..20).max_by(|&f, &g| {
             dot(&p0, &fastcell::face_centre(f)).total_cmp(&dot(&p0, &fastcell::face_centre(g)))
         })?;
         let (c, u, v, s) = fastcell::face_frame(face, res);
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(la, ln) in p.rings_ll.iter().flatten() {
-            let q = unit(la, ln);
-            let w = dot(&q, &c);
-            if !(w > 0.5) {
-                return None;
-            }
-            let (x, y) = (dot(&q, &u) / w, dot(&q, &v) / w);
-            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        let o = p.proj.fwd((lat0, lng0));
+        let d2max = p
+            .rings_xy
+            .iter()
+            .flatten()
+            .map(|q| (q.0 - o.0) * (q.0 - o.0) + (q.1 - o.1) * (q.1 - o.1))
+            .fold(0.0f64, f64::max);
+        let theta = 1.1 * d2max.sqrt() / p.proj.r + 2.0 / s + 1e-4;
+        if theta.is_nan() || theta >= 0.3 {
+            return None;
         }
-        let m = 2.0 / s + 1e-4;
-        let corners = [
-            (x0 - m, y0 - m),
-            (x0 - m, y1 + m),
-            (x1 + m, y0 - m),
-            (x1 + m, y1 + m),
-        ];
-        for g in (0..20).filter(|&g| g != face) {
-            let cg = fastcell::face_centre(g);
-            let (cc, uc, vc) = (dot(&c, &cg), dot(&u, &cg), dot(&v, &cg));
-            if corners
-                .iter()
-                .any(|&(x, y)| !(cc + x * uc + y * vc < 1.0 - 1e-9))
-            {
+        let (st, ct) = theta.sin_cos();
+        for &(n, norm) in face_normals()[face].iter() {
+            if norm > 0.0 && dot(&p0, &n) * ct - norm * st <= 1e-9 {
                 return None;
             }
         }
@@ -124,9 +142,14 @@ impl Lattice {
             r: proj.r,
             ccw: true,
         };
-        // Orientation of the hexagons in the projection (the same for every cell of the area).
-        let (a, b) = lat.cell_at(first.0, first.1);
-        lat.ccw = signed_area(&lat.raw_hex(a, b)) > 0.0;
+        // Hexagons listed by increasing hex2d angle turn counter-clockwise seen from outside the sphere when
+        // (u × v)·c > 0; the projection (x east, y north) keeps that orientation.
+        let uv = [
+            u[1] * v[2] - u[2] * v[1],
+            u[2] * v[0] - u[0] * v[2],
+            u[0] * v[1] - u[1] * v[0],
+        ];
+        lat.ccw = dot(&uv, &c) > 0.0;
         Some(lat)
     }
 
