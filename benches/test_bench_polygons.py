@@ -64,3 +64,35 @@ def test_tobler_h3fy_area_interpolate(benchmark, polys, res) -> None:
     benchmark.extra_info["lost_people"] = lost
     benchmark.extra_info["lost_share"] = lost / float(polys["people"].sum())
     assert lost >= 0
+
+
+# Real boundaries: Greater Manchester's 1,673 LSOAs (2011, generalised), res 8, the same two workflows.
+REAL_GROUP = (
+    "end-to-end workflow, Greater Manchester LSOA 2011 boundaries res8: area crosswalk + apportion "
+    "(tobler: h3fy + area_interpolate, n_jobs=-1)"
+)
+
+
+@pytest.fixture(scope="module")
+def gm_lsoas() -> pl.DataFrame:
+    import os
+    from pathlib import Path
+
+    data = Path(os.environ.get("HYPERLOCAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    areas = hl.read_areas(data / "geography" / "greater_manchester_lsoa11_generalised.geojson", code="area_code")
+    return areas.rename({"area_code": "code"}).with_columns(people=pl.lit(1_500.0))
+
+
+def test_hyperlocal_area_real_lsoas(benchmark, gm_lsoas) -> None:
+    benchmark.group = REAL_GROUP
+    grid = benchmark.pedantic(
+        hyperlocal_area, args=(gm_lsoas, 8), rounds=5, iterations=1, warmup_rounds=1
+    )
+    assert abs(gm_lsoas["people"].sum() - grid["people"].sum()) < 1e-6
+
+
+def test_tobler_real_lsoas(benchmark, gm_lsoas) -> None:
+    benchmark.group = REAL_GROUP
+    gdf = as_geodataframe(gm_lsoas).set_crs("EPSG:4326", allow_override=True).to_crs("EPSG:27700")
+    out = benchmark.pedantic(tobler_area, args=(gdf, 8), rounds=5, iterations=1, warmup_rounds=1)
+    assert abs(float(gm_lsoas["people"].sum() - out["people"].sum())) / float(gm_lsoas["people"].sum()) < 1e-3
