@@ -77,6 +77,9 @@ class ProgrammeEvaluation:
     weights
         The comparator: ``id``, ``weight`` (the factor on each pool unit's counts; the comparator's counts are
         Σ weight × counts) and, with matching, ``matched`` (how many programme units it was matched to).
+    matches
+        Matching: one row per programme unit, ``id``, ``match`` (null when none lies inside the caliper) and
+        ``distance`` (Mahalanobis, to the nearest pool unit). Empty for weights.
     audit
         Counts of everything left out or adjusted (units in one year only or without residents, programme
         units without a match inside the caliper and their first ids, placebo failures, the design).
@@ -86,6 +89,7 @@ class ProgrammeEvaluation:
     balance: pl.DataFrame
     placebo: pl.DataFrame
     weights: pl.DataFrame
+    matches: pl.DataFrame
     audit: dict[str, Any] = field(default_factory=dict)
 
 
@@ -272,12 +276,8 @@ def _prepare(
 # Comparators
 
 
-def _rowdot(d: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """d @ v without BLAS (whose threaded kernels may sum in a thread-count-dependent order)."""
-    return (d * v).sum(axis=1)
-
-
 def _colsum(d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """w @ d without BLAS (whose threaded kernels may sum in a thread-count-dependent order)."""
     return (d * w[:, None]).sum(axis=0)
 
 
@@ -296,10 +296,11 @@ class _Balancer:
         if ((lo >= 0) | (hi <= 0)).any():
             raise _Infeasible(np.flatnonzero((lo >= 0) | (hi <= 0)))
         logq = np.log(q)
+        dt = np.ascontiguousarray(d.T)
         lam = np.zeros(d.shape[1]) if start is None else start.copy()
 
         def dual(lm: np.ndarray) -> tuple[float, np.ndarray]:
-            eta = _rowdot(d, lm) + logq
+            eta = (dt * lm[:, None]).sum(axis=0) + logq
             m = eta.max()
             e = np.exp(eta - m)
             s = e.sum()
@@ -307,12 +308,13 @@ class _Balancer:
 
         f, w = dual(lam)
         for _ in range(self.max_iter):
-            g = _colsum(d, w)
+            g = (dt * w).sum(axis=1)
             if np.abs(g).max() < self.tol:
                 out = np.zeros(self.z.shape[0])
                 out[pool] = w
                 return out, lam
-            h = np.einsum("i,ij,ik->jk", w, d, d) - np.outer(g, g)
+            dw = dt * w
+            h = (dw[:, None, :] * dt[None, :, :]).sum(axis=2) - np.outer(g, g)
             try:
                 step = -np.linalg.solve(h, g)
             except np.linalg.LinAlgError:
@@ -365,7 +367,7 @@ class _Matcher:
     def match(self, units: np.ndarray, exclude: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(index of each unit's match into all units, or −1 outside the caliper; the distances)."""
         n_pool = self.pool.size
-        k = 1 if exclude is None else min(16, n_pool)
+        k = 1 if exclude is None else min(8, n_pool)
         d, j = self.tree.query(self.z[units], k=k)
         if k == 1:
             d, j = d[:, None], j[:, None]
@@ -570,6 +572,7 @@ class _Draws:
             self.in_pool[pool] = True
             self.stratum_code = {lv: i for i, lv in enumerate(self.quota)}
             self.code = np.array([self.stratum_code.get(str(s), -1) for s in st])
+            self.by_code = [self.by[lv] for lv in self.stratum_code]
 
     def draw(self) -> tuple[np.ndarray, int]:
         """(units of one pseudo-programme, the number of units outside the programme's stratum mix)."""
@@ -611,14 +614,20 @@ class _Draws:
         return np.sort(np.array(chosen, dtype=np.int64)), off
 
     def _seed(self, owed: np.ndarray, used: np.ndarray) -> int:
-        levels = [lv for lv, i in self.stratum_code.items() if owed[i] > 0]
-        cands = np.concatenate([self.by[lv] for lv in levels]) if levels else self.pool
-        cands = cands[~used[cands]]
-        if cands.size == 0:
-            cands = self.pool[~used[self.pool]]
-            if cands.size == 0:
-                return -1
-        return int(cands[int(self.rng.integers(cands.size))])
+        """A free pool unit of a stratum still owed units (strata drawn in proportion to what they are owed),
+        or any free pool unit; −1 when none is left."""
+        levels = np.flatnonzero(owed > 0)
+        for _ in range(32):  # rejection sampling: nearly always succeeds at once
+            if levels.size:
+                lv = levels[int(self.rng.choice(levels.size, p=owed[levels] / owed[levels].sum()))]
+                cands = self.by_code[lv]
+            else:
+                cands = self.pool
+            v = int(cands[int(self.rng.integers(cands.size))])
+            if not used[v]:
+                return v
+        free = self.pool[~used[self.pool]]
+        return int(free[int(self.rng.integers(free.size))]) if free.size else -1
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -803,6 +812,8 @@ def evaluate_programme(
             wp[kept] = 1.0
             wc = np.bincount(mk, weights=d.n_before[kept] / d.n_before[mk], minlength=n)
             info["matched"] = np.bincount(mk, minlength=n)
+            if observed:
+                info["pairs"] = (m, dist)
             return wp, wc, None, info
         assert balancer is not None
         wp[units] = 1.0
@@ -935,8 +946,14 @@ def evaluate_programme(
     if method == "match":
         wt["matched"] = info["matched"][cmask]
     weights = pl.DataFrame(wt)
+    if method == "match":
+        pm, pdist = info["pairs"]
+        matches = pl.DataFrame({id: d.ids.gather(prog), "match": d.ids.gather(np.maximum(pm, 0)), "distance": pdist})
+        matches = matches.with_columns(pl.when(pl.Series(pm >= 0)).then(pl.col("match")).alias("match"))
+    else:
+        matches = pl.DataFrame(schema={id: d.ids.dtype, "match": d.ids.dtype, "distance": pl.Float64})
     result = ProgrammeEvaluation(effect=effect.with_columns(pl.col(pl.Float64).fill_nan(None)), balance=balance,
-                                 placebo=placebo_t, weights=weights, audit=audit)  # fmt: skip
+                                 placebo=placebo_t, weights=weights, matches=matches, audit=audit)  # fmt: skip
     if chart is not None:
         placebo_chart(result, chart, title=title, labels=labels)
     if balance_chart is not None:
