@@ -240,12 +240,15 @@ def _prepare(
             cols.append(_numeric(j, c, ids, "covariate"))
         elif c.endswith("_pct") and c.removesuffix("_pct") in OUTCOMES:
             cols.append(100 * cb[c.removesuffix("_pct")] / np.sum([cb[k] for k in HEALTH_CATEGORIES], axis=0))
+        elif c.endswith("_pct") and c.removesuffix("_pct") in j.columns and c.removesuffix("_pct") != id:
+            part = _numeric(j, c.removesuffix("_pct"), ids, "covariate")
+            cols.append(100 * part / np.sum([cb[k] for k in HEALTH_CATEGORIES], axis=0))
         elif c == "residents":
             cols.append(np.sum([cb[k] for k in HEALTH_CATEGORIES], axis=0))
         else:
             raise InvalidInputError(
                 f"covariates: {c!r} is not a column of before ({j.columns[:12]}…) nor a computed covariate "
-                f"(<category>_pct for {list(OUTCOMES)}, or residents)"
+                f"(<category>_pct for {list(OUTCOMES)}, <column>_pct, or residents)"
             )
     x = np.column_stack(cols)
     sd = x.std(axis=0)
@@ -556,8 +559,10 @@ class _Draws:
                 f"placebos: {pool.size} candidate units outside the programme, fewer than its {self.m} units; "
                 "pseudo-programmes of its size cannot be drawn"
             )
+        # Random draws reproduce the mix exactly, so every stratum needs enough candidates; blocked draws only
+        # prefer the strata still owed units (their mix is approximate and reported), so only the total counts.
         short = {lv: (c, self.by[lv].size) for lv, c in self.quota.items() if self.by[lv].size < c}
-        if short:
+        if short and kind == "random":
             text = "; ".join(
                 f"stratum {lv!r}: {c} programme units, {have} candidates" for lv, (c, have) in short.items()
             )
@@ -684,7 +689,8 @@ def evaluate_programme(
         tables.
     covariates
         Baseline covariates to balance: columns of ``before``, or computed from its counts: ``<outcome>_pct``
-        (the baseline share, %, e.g. ``bad_or_very_bad_pct``, ``very_good_pct``) and ``residents``.
+        (the baseline share, %, e.g. ``bad_or_very_bad_pct``, ``very_good_pct``), ``<column>_pct`` for any count
+        column of ``before`` (100 × column / residents, e.g. ``age_65_plus_pct``) and ``residents``.
         Typical: the 2011 health shares, the IMD score, the share aged 65+, rurality or density.
     outcome
         The category whose share is compared: one of :data:`OUTCOMES` (default ``bad_or_very_bad``).
@@ -713,8 +719,10 @@ def evaluate_programme(
         contiguous clusters (programme areas cluster, and so do health changes; random placebos ignore that
         and make the p-value too small): one cluster per connected cluster of the programme, of the same size,
         grown from a random seed over the units' adjacency by adding a random neighbouring pool unit at each
-        step, preferring strata still owed units; the stratum mix is then approximate (the mismatch is in the
-        ``placebo`` table).
+        step, preferring strata still owed units; the stratum mix is then approximate (``mix_difference`` in the
+        ``placebo`` table: Σ over strata of |programme count − placebo count|; the audit's
+        ``placebo_units_outside_mix_mean`` is half its mean, the units placed in another stratum), and a stratum
+        with fewer candidates than programme units is no error.
     strata
         A column of ``before`` (e.g. the IMD 2019 decile) whose mix the pseudo-programmes reproduce.
     neighbours, coordinates, k
@@ -889,6 +897,8 @@ def evaluate_programme(
                 stacklevel=2,
             )
     audit["placebos_used"] = int(ok.sum())
+    if placebos and placebo == "blocked":
+        audit["placebo_units_outside_mix_mean"] = float(off_mix[ok].mean() / 2) if ok.any() else None
 
     def infer(obs_eff: float, e: np.ndarray) -> dict[str, float | None]:
         e = e[ok & np.isfinite(e)]
@@ -1030,7 +1040,7 @@ def placebo_chart(
                      fontsize=10)  # fmt: skip
         ax.set_xlabel(f"effect on {row['outcome'].replace('_', ' ')}, {labels[0]}–{labels[1]} (pp)")
         ax.set_ylabel("placebo programmes")
-        ax.legend(frameon=False, fontsize=8)
+        ax.legend(frameon=True, framealpha=0.9, fontsize=8, loc="best")
     fig.suptitle(title or "Programme effect against its placebo distribution", fontsize=11)
     fig.tight_layout()
     with atomic_path(path) as tmp:
