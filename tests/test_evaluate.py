@@ -324,3 +324,39 @@ def test_charts_are_written(north: tuple, tmp_path: Path) -> None:
     for f in ("placebo.png", "balance.png"):
         assert (tmp_path / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert r.placebo.height == 49 and r.placebo["ok"].all()
+
+
+_THREADS_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+import polars as pl, hyperlocal as hl
+from units import COVARIATES, england_units
+b, a, ref = england_units(Path(sys.argv[3]))
+sub = b.filter((pl.col("y") > 450_000) & ~pl.col("left_behind"))
+after = a.join(sub.select("code"), on="code", how="semi")
+prog = sub.filter(pl.col("imd_decile").is_between(3, 6))["code"].head(50)
+for method in ("weights", "match"):
+    r = hl.evaluate_programme(sub, after, prog, covariates=COVARIATES[:-1], method=method, caliper=None,
+                              placebos=29, placebo="blocked", coordinates=("x", "y"), standardise=ref, seed=3)
+    pl.concat([r.placebo.select(pl.col(pl.Float64)), r.effect.select("effect_pp", "p_value")],
+              how="diagonal").write_parquet(f"{sys.argv[1]}/{method}.parquet")
+"""
+
+
+def test_result_does_not_depend_on_the_thread_count(data: Path, tmp_path: Path) -> None:
+    """Placebo draws are sequential and no reduction goes through threaded BLAS: 1 and 4 threads (OpenBLAS,
+    OpenMP, Polars, rayon) give the same bytes."""
+    import os
+    import subprocess
+
+    out = {}
+    for threads in ("1", "4"):
+        d = tmp_path / threads
+        d.mkdir()
+        env = {**os.environ, **{k: threads for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                      "POLARS_MAX_THREADS", "RAYON_NUM_THREADS")}}  # fmt: skip
+        subprocess.run([sys.executable, "-c", _THREADS_SCRIPT, str(d), str(Path(__file__).parent), str(data)],
+                       check=True, env=env)  # fmt: skip
+        out[threads] = {m: (d / f"{m}.parquet").read_bytes() for m in ("weights", "match")}
+    assert out["1"] == out["4"]
