@@ -26,7 +26,10 @@ balanced samples in observational studies", Political Analysis 20:25–46; P. C.
 diagnostics for comparing the distribution of baseline covariates between treatment groups in
 propensity-score matched samples", Statistics in Medicine 28:3083–3107; A. Abadie, A. Diamond,
 J. Hainmueller (2010), "Synthetic control methods for comparative case studies", JASA 105:493–505;
-P. R. Rosenbaum (2002), *Observational Studies*, 2nd ed., Springer, ch. 2 (randomisation inference).
+P. R. Rosenbaum (2002), *Observational Studies*, 2nd ed., Springer, ch. 2 (randomisation inference);
+E. A. Stuart (2010), "Matching methods for causal inference: a review and a look forward", Statistical Science
+25:1–21; B. Phipson, G. K. Smyth (2010), "Permutation p-values should never be zero", Statistical Applications
+in Genetics and Molecular Biology 9:39.
 """
 
 from __future__ import annotations
@@ -770,7 +773,28 @@ def evaluate_programme(
     deprivation mix, and for ``"blocked"`` the same clustering), of an effect at least as large. It is not a
     test of parallel trends, it conditions on the chosen strata and covariates, and with B placebos it cannot
     go below 1/(B + 1). The placebo interval inverts the test under a constant additive effect: observed −
-    the upper and lower (1 ± confidence)/2 quantiles of the placebo effects.
+    the upper and lower (1 ± confidence)/2 quantiles of the placebo effects. The p-value ranks |effects| about
+    0; when the placebo effects are not centred on 0 (a bias of the estimator in this pool, e.g. matching
+    with replacement among few close units), the interval, which is centred by construction, is the better
+    summary. Placebos whose comparator cannot be built (no weights, or no match inside the caliper for any
+    unit) are left out and counted (``audit["placebos_failed"]``, with a warning).
+
+    **Limits of the weights.** Entropy weights exist only if the programme's means lie strictly inside the
+    convex hull of the pool's covariates: a covariate whose programme mean equals the pool's minimum or maximum
+    (a wholly urban programme's rural share of 0) has none, and the error names it.
+
+    Examples
+    --------
+    >>> import polars as pl, hyperlocal as hl
+    >>> cats = ["very_good", "good", "fair", "bad", "very_bad"]
+    >>> def units(bad):
+    ...     return pl.DataFrame({"code": ["A", "B", "P1", "P2", "P3"], "x": [1.0, 5.0, 1.2, 4.9, 9.0],
+    ...                          **{c: [0.0] * 5 for c in cats}}).with_columns(
+    ...         good=100 - pl.Series(bad, dtype=pl.Float64), bad=pl.Series(bad, dtype=pl.Float64))
+    >>> r = hl.evaluate_programme(units([10, 10, 10, 10, 10]), units([12, 12, 10, 11, 30]), ["A", "B"],
+    ...                           covariates=["x"], caliper=None, placebos=0)
+    >>> r.matches["match"].to_list(), round(r.effect["effect_pp"][0], 2)
+    (['P1', 'P2'], 1.5)
     """
     if method not in ("match", "weights"):
         raise InvalidInputError(f"method: got {method!r}; expected 'match' or 'weights'")
