@@ -74,6 +74,13 @@ def test_every_example_parses_into_typed_objects(data: Path, tmp_path: Path) -> 
         (("min_population = 100", "min_population = true"), ["'health_change.min_population' = True"]),
         (('points = { easting = "x", northing = "y" }', 'points = { easting = "x" }'),
          ["give lat and lng, or easting and northing"]),
+        (('placebo = "blocked"', 'placebo = "blockd"'), ["'health_change.evaluate.placebo' = 'blockd'",
+                                                         "expected one of ['random', 'blocked']"]),
+        (("placebos = 999", "placebo_draws = 999"), ["unknown key 'health_change.evaluate.placebo_draws'"]),
+        (('programme = { input = "left_behind" }\n', ""), ["[health_change.evaluate] needs a programme"]),
+        (('reference = "lc3409"', 'reference = "ages_2011"'), ["'health_change.reference' = 'ages_2011' has "
+                                                                 "layout 'qs103ew_ages'", "lc3409ew"]),
+        ((', ages = "ages_2021" }', " }"), ["age standardisation needs 'health_change.reference'"]),
     ],
 )  # fmt: skip
 def test_project_mistakes_name_the_key_and_the_file(
@@ -107,7 +114,8 @@ def test_missing_or_unreadable_project_file(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def national(data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("national")
-    cfg = _example("health_change_national", data, tmp)
+    # 99 placebo programmes instead of the example's 999 keep this fixture quick; the rest is the example as shipped
+    cfg = _example("health_change_national", data, tmp, **{"placebos = 999": "placebos = 99"})
     r = _run("build", str(cfg), "--quiet")
     assert r.returncode == 0, r.stderr
     return cfg, json.loads((tmp / "out" / "manifest.json").read_text())
@@ -169,6 +177,20 @@ def test_national_build_conserves_every_count_and_records_it(national: tuple[Pat
     assert hot["bad_or_very_bad_pct_2021"].mean() > mean > spots.filter(pl.col("gi_class") == "cold")[
         "bad_or_very_bad_pct_2021"].mean()  # fmt: skip
     assert m["steps"]["map_html"]["audit"]["cells"][0] == s6.height
+    # the programme evaluation: the left-behind cells against entropy-balanced English cells, crude and
+    # age-standardised, with blocked placebos; every covariate balanced, every left-out cell counted
+    ev = hc["evaluate"]
+    effect = pl.read_csv(out / "evaluation_res7_effect.csv")
+    assert effect["measure"].to_list() == ["crude", "age_standardised"] and ev["effect"] == effect.to_dicts()
+    assert (effect["placebos"] + ev.get("placebos_failed", 0) == 99).all() and effect["p_value"].min() >= 0.01
+    balance = pl.read_csv(out / "evaluation_res7_balance.csv")
+    assert balance["balanced"].all() and ev["max_abs_smd_after"] < 1e-8 < 1 < ev["max_abs_smd_before"]
+    assert 0 < ev["programme_cells_without_covariates"] < ev["programme_cells"]  # Welsh cells: no English IMD
+    assert effect["n_programme"][0] == ev["programme_cells"] - ev["programme_cells_without_covariates"] - ev.get(
+        "programme_units_left_out", 0)  # fmt: skip
+    assert pl.read_csv(out / "evaluation_res7_placebos.csv").height == 99
+    for f in ("evaluation_res7_placebo.png", "evaluation_res7_balance.png"):
+        assert (out / f).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_rerun_skips_unchanged_steps_and_rebuilds_changed_ones(
@@ -198,7 +220,7 @@ def test_rerun_skips_unchanged_steps_and_rebuilds_changed_ones(
 def test_a_failed_build_leaves_earlier_outputs_intact(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = _example("health_change_national", data, tmp_path)
+    cfg = _example("health_change_national", data, tmp_path, **{"placebos = 999": "placebos = 19"})
     out = tmp_path / "out"
     project = load_project(cfg)
 
@@ -217,8 +239,12 @@ def test_a_failed_build_leaves_earlier_outputs_intact(
     assert list(m["steps"]) == ["deprivation_res7", "deprivation_res6"]  # finished steps recorded, nothing else
     monkeypatch.undo()
     logged: list[str] = []
-    with pytest.warns(SkippedRowsWarning, match=r"cell\(s\) with residents have a null"):  # Wales: no English IMD
+    with pytest.warns(SkippedRowsWarning) as caught:
         result = build.run_build(project, progress=False, log=logged.append)
+    said = [str(w.message) for w in caught]
+    assert any("cell(s) with residents have a null" in t for t in said)  # Wales: no English IMD
+    # cells with residents in one census only (the 2011 and 2021 centroids differ) are left out of the evaluation
+    assert any("[health_change.evaluate] res 7" in t and "in one table only" in t for t in said), said
     assert result.skipped == ["deprivation_res7", "deprivation_res6"] and "health_change_res7" in result.built
 
 

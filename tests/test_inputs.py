@@ -142,6 +142,12 @@ def _empty_cases(tmp: Path) -> dict[str, Callable[[], Any]]:
         "local_gi": lambda: hl.local_gi(pl.DataFrame(schema={"cell": pl.UInt64, "v": F64}), "v"),
         "local_moran": lambda: hl.local_moran(pl.DataFrame(schema={"cell": pl.UInt64, "v": F64}), "v"),
         "global_moran": lambda: hl.global_moran(pl.DataFrame(schema={"cell": pl.UInt64, "v": F64}), "v"),
+        "evaluate_programme": lambda: hl.evaluate_programme(
+            pl.DataFrame(schema={"code": pl.String, **{c: F64 for c in CATEGORIES}, "imd": F64}),
+            pl.DataFrame(schema={"code": pl.String, **{c: F64 for c in CATEGORIES}}),
+            [],
+            covariates=["imd"],
+        ),
     }
 
 
@@ -175,7 +181,7 @@ def test_every_public_function_on_empty_input(name: str, tmp_path: Path) -> None
     except InvalidInputError as e:
         # Nothing to compare, draw or standardise: an explicit error naming why.
         assert name in ("compare_groups", "map_png", "dsr", "funnel_limits", "funnel_curves", "funnel_plot",
-                        "demand_surface", "global_moran"), f"{name}: {e}"  # fmt: skip
+                        "demand_surface", "global_moran", "evaluate_programme"), f"{name}: {e}"  # fmt: skip
         return
     if name == "isr":  # the whole (empty) table is one group: nothing observed, nothing expected
         assert out.height == 1 and out["observed"][0] == 0 and out["expected"][0] == 0
@@ -192,7 +198,7 @@ def test_every_public_function_on_empty_input(name: str, tmp_path: Path) -> None
 
 
 def test_every_public_function_is_covered() -> None:
-    frames = {"map_png", "map_html", "MapLayer", "display_resolution"}
+    frames = {"map_png", "map_html", "MapLayer", "ProgrammeEvaluation", "display_resolution"}
     frames |= {"write", "read_areas", "exceptions", "synth", "crosswalk"}
     names = {
         n.split("_parquet")[0].split("_csv")[0].split("_area")[0].split("_weighted")[0]

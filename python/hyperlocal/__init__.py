@@ -39,6 +39,7 @@ from .demand import (
     sii,
 )
 from .deprivation import carstairs, deciles, deprivation_surface, imd_score, townsend
+from .evaluate import ProgrammeEvaluation, evaluate_programme
 from .health import compare_groups, health_change
 from .io import read_areas, write
 from .plot import display_resolution, map_png
@@ -73,6 +74,8 @@ __all__ = [
     "cell_to_boundary",
     "cell_to_latlng",
     "compare_groups",
+    "evaluate_programme",
+    "ProgrammeEvaluation",
     "carstairs",
     "deciles",
     "deprivation_surface",

@@ -125,6 +125,12 @@ def _read_input(inp: Input) -> pl.DataFrame:
                                categories=dict(inp.categories), long=dict(inp.long), collated=inp.collated,
                                names=inp.names)  # fmt: skip
         return _filter(df, inp.where, what)
+    if inp.layout == "qs103ew_ages":
+        return _filter(ons.qs103ew_age_bands(inp.path, code="code"), inp.where, what)
+    if inp.layout == "age6":
+        return _filter(ons.age6_lsoa21(inp.path, code="code"), inp.where, what)
+    if inp.layout == "lc3409ew":
+        return ons.lc3409ew_reference(inp.path)
     assert inp.code is not None
     if inp.layout == "boundaries":
         try:
@@ -339,6 +345,7 @@ class _Context:
                 h = p.health_change
                 used = [h.before.counts, h.before.areas, h.after.counts, h.after.areas]
                 used += [y.points for y in (h.before, h.after) if y.points]
+                used += [y.ages for y in (h.before, h.after) if y.ages] + ([h.reference] if h.reference else [])
                 used += [h.programme.input] if h.programme else []
                 needs = [f"deprivation_res{r}"] if h.deprivation else []
                 steps.append(_Step(f"health_change_res{r}", list(dict.fromkeys(used)),
@@ -407,10 +414,22 @@ class _Context:
 
         counts = self.inputs.table(y.counts)
         require_columns(counts, list(HEALTH_CATEGORIES), f"[inputs.{y.counts}]")
+        extensive = list(HEALTH_CATEGORIES)
+        if y.ages:
+            ages = self.inputs.table(y.ages)
+            bands = [c for c in ages.columns if c.startswith("age_")]
+            no_ages = counts.join(ages, on="code", how="anti")
+            if no_ages.height:
+                raise InvalidInputError(
+                    f"{what}: {no_ages.height} area(s) of [inputs.{y.counts}] are not in [inputs.{y.ages}] (e.g. "
+                    f"{no_ages['code'].head(5).to_list()}); expected ages for every area with counts"
+                )
+            counts = counts.join(ages.select("code", *bands), on="code", how="left")
+            extensive += bands
         values, xw, audit = _place(self, counts, y.areas, y.method, r, what, y.points, y.points_population,
                                    y.outside)  # fmt: skip
-        grid = apportion(values, xw, code="code", extensive=list(HEALTH_CATEGORIES))
-        audit |= {"cells": grid.height, "mass": _mass(values, grid, list(HEALTH_CATEGORIES))}
+        grid = apportion(values, xw, code="code", extensive=extensive)
+        audit |= {"cells": grid.height, "mass": _mass(values, grid, extensive)}
         return grid, xw, audit
 
     def health_change(self, r: int) -> dict[str, Any]:
@@ -424,8 +443,9 @@ class _Context:
             bar.update()
             after, xw_after, audit["after"] = self._year(h.after, r, f"[health_change.after] {h.labels[1]}")
             bar.update()
+            reference = self.inputs.table(h.reference) if h.reference else None
             surface = health_change(before, after, labels=h.labels, min_population=h.min_population,
-                                    confidence=h.confidence)  # fmt: skip
+                                    confidence=h.confidence, standardise=reference)  # fmt: skip
             files = self._write(surface, f"health_change_res{r}")
             shown = surface.with_columns(
                 pl.when(pl.col("small")).then(None).otherwise(pl.col("very_good_excess_pp")).alias("very_good_excess_pp")
@@ -465,8 +485,62 @@ class _Context:
                     table.drop([c for c in table.columns if c.startswith("mix_")]).write_csv(tmp)
                 files += [csv, chart]
                 audit["programme"] = {"areas": codes.len(), "input": h.programme.input}
+                if h.evaluate:
+                    files += self._evaluate(r, before, after, codes, xw_after, dep, reference, audit)
             bar.update()
         return {"outputs": files, "audit": audit}
+
+    def _evaluate(
+        self, r: int, before: pl.DataFrame, after: pl.DataFrame, codes: pl.Series, xw_after: pl.DataFrame,
+        dep: pl.DataFrame | None, reference: pl.DataFrame | None, audit: dict[str, Any],
+    ) -> list[Path]:  # fmt: skip
+        """[health_change.evaluate]: the programme's cells (those holding a programme area) against a comparator
+        of the other cells balanced on the covariates, with placebo inference; tables and charts written."""
+        from .evaluate import evaluate_programme
+        from .io import atomic_path
+
+        h = self.project.health_change
+        assert h is not None and h.evaluate is not None
+        e = h.evaluate
+        cells = xw_after.filter(pl.col("code").is_in(codes.implode()))["cell"].unique().sort()
+        base = before
+        if dep is not None:
+            score = next(c for c in dep.columns if c not in ("cell", "population", "decile"))
+            extra = dep.select("cell", pl.col(score).alias("deprivation_score"),
+                               pl.col("decile").alias("deprivation_decile"))  # fmt: skip
+            base = before.join(extra, on="cell", how="left")
+        # Cells without a value of a covariate (e.g. Welsh cells under the English IMD) cannot be balanced: left
+        # out and counted, as are programme cells among them.
+        wanted = [c for c in e.covariates if c in base.columns] + (["deprivation_decile"] if e.strata else [])
+        usable = base.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in wanted)) if wanted else base
+        left_out = base.height - usable.height
+        lost = cells.filter(~cells.is_in(usable["cell"].implode())).len()
+        stem = f"evaluation_res{r}"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SkippedRowsWarning)
+            res = evaluate_programme(
+                usable, after.join(usable.select("cell"), on="cell", how="semi"),
+                cells.filter(cells.is_in(usable["cell"].implode())), id="cell", covariates=list(e.covariates),
+                outcome=e.outcome, method=e.method, caliper=e.caliper, on_unmatched=e.on_unmatched,
+                placebos=e.placebos, placebo=e.placebo, strata="deprivation_decile" if e.strata else None,
+                standardise=reference, labels=h.labels, confidence=h.confidence, seed=e.seed,
+                chart=self.out / f"{stem}_placebo.png", balance_chart=self.out / f"{stem}_balance.png",
+                title=f"{h.programme.input if h.programme else 'programme'} cells against a "
+                f"{'weighted' if e.method == 'weights' else 'matched'} comparator, res {r}",
+            )  # fmt: skip
+        for w in caught:
+            warnings.warn(f"[health_change.evaluate] res {r}: {w.message}", SkippedRowsWarning, stacklevel=2)
+        files = [self.out / f"{stem}_placebo.png", self.out / f"{stem}_balance.png"]
+        for name, table in (("effect", res.effect), ("balance", res.balance), ("placebos", res.placebo)):
+            path = self.out / f"{stem}_{name}.csv"
+            with atomic_path(path) as tmp:
+                table.write_csv(tmp)
+            files.append(path)
+        audit["evaluate"] = {"programme_cells": cells.len(), "cells_without_covariates": left_out,
+                             "programme_cells_without_covariates": lost,
+                             **{k: v for k, v in res.audit.items() if not isinstance(v, (list, dict))},
+                             "effect": res.effect.to_dicts()}  # fmt: skip
+        return files
 
     def hotspots(self, r: int) -> dict[str, Any]:
         """Gi* / Gi hot and cold spots or local Moran clusters of one column of a surface, with FDR classes.

@@ -29,6 +29,7 @@ __all__ = [
     "lc3409ew_reference",
     "qs103ew_age_bands",
     "age6_lsoa21",
+    "lsoa_units",
 ]
 
 TS037 = HEALTH_LABELS
@@ -435,3 +436,36 @@ def age6_lsoa21(path: str | os.PathLike[str], *, code: str = "code") -> pl.DataF
     return wide.select(
         pl.col("lsoa21_code").alias(code), *[pl.col(g).fill_null(0).alias(band_column(b)) for g, b in _AGE6.items()]
     )
+
+
+def lsoa_units(path: str | os.PathLike[str]) -> pl.DataFrame:
+    """Stable units across the 2011 → 2021 LSOA change, from the ONS LSOA (2011) → LSOA (2021) lookup
+    (``F_LSOA11CD``, ``LSOA21CD``): the connected components of the lookup's 2011–2021 pairs. A unit is one
+    LSOA that did not change, one 2011 LSOA and the 2021 LSOAs it was split into, the 2011 LSOAs merged into
+    one 2021 LSOA, or a group of irregular changes; each unit covers the same ground in both years, so counts
+    summed over its 2011 LSOAs and over its 2021 LSOAs are comparable without apportioning anything.
+
+    Returns one row per lookup pair: ``LSOA11CD``, ``LSOA21CD`` and ``unit`` (the unit's smallest 2021 code).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    what = "LSOA 2011 → 2021 lookup"
+    t = _table(path, what, ["F_LSOA11CD", "LSOA21CD"]).select(
+        pl.col("F_LSOA11CD").cast(pl.String).alias("LSOA11CD"), pl.col("LSOA21CD").cast(pl.String)
+    ).unique(maintain_order=True)
+    if t.null_count().sum_horizontal()[0]:
+        raise InvalidInputError(f"{what} {path}: null codes; expected every row to pair two codes")
+    c11 = t["LSOA11CD"].unique().sort()
+    c21 = t["LSOA21CD"].unique().sort()
+    i11 = t.join(pl.DataFrame({"LSOA11CD": c11, "i": np.arange(c11.len())}), on="LSOA11CD", how="left",
+                 maintain_order="left")["i"].to_numpy()  # fmt: skip
+    i21 = t.join(pl.DataFrame({"LSOA21CD": c21, "j": np.arange(c21.len())}), on="LSOA21CD", how="left",
+                 maintain_order="left")["j"].to_numpy()  # fmt: skip
+    n11 = c11.len()
+    n = n11 + c21.len()
+    g = coo_matrix((np.ones(t.height), (i11, n11 + i21)), shape=(n, n))
+    _, label = connected_components(g, directed=False)
+    out = t.with_columns(pl.Series("label", label[n11 + i21]))
+    first = out.group_by("label").agg(pl.col("LSOA21CD").min().alias("unit"))
+    return out.join(first, on="label", how="left", maintain_order="left").select("LSOA11CD", "LSOA21CD", "unit")

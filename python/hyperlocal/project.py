@@ -30,6 +30,11 @@ A minimal project::
 
 Hot spots of any surface column (:class:`Hotspots`; Getis–Ord Gi*/Gi or local Moran's I, FDR classes)::
 
+    [health_change.evaluate]           # the programme against a balanced comparator (needs a programme)
+    covariates = ["bad_or_very_bad_pct", "very_good_pct", "deprivation_score", "age_65_plus_pct", "residents"]
+    method = "weights"                 # or "match" (caliper = 1.0, on_unmatched = "drop")
+    placebos = 999                     # placebo = "blocked" (or "random"), strata = true, seed = 0
+
     [hotspots]
     surface = "health_change"          # or "deprivation", "demand"
     value = "bad_or_very_bad_pct_2021"  # a numeric column of that surface
@@ -44,7 +49,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .exceptions import InvalidInputError
 
@@ -71,9 +76,17 @@ __all__ = ["ConfigError", "Project", "load_project", "LAYOUTS"]
 #:   :func:`hyperlocal.ons.ks301ew_msoa11_counts` from the KS301EW percentages (``path``), the grouped counts
 #:   (``collated = …``) and the MSOA names lookup (``names = …``).
 #:
+#: * ``qs103ew_ages``: Census 2011 QS103EW age by single year (Nomis cell numbers), read as the population in
+#:   the LC3409EW bands (:func:`hyperlocal.ons.qs103ew_age_bands`);
+#: * ``age6``: Census 2021 age in six categories by LSOA 2021 (:func:`hyperlocal.ons.age6_lsoa21`);
+#: * ``lc3409ew``: Census 2011 LC3409EW general health by age, the reference rates of age standardisation
+#:   (:func:`hyperlocal.ons.lc3409ew_reference`).
+#:
 #: Census layouts give ``code``-keyed tables with ``very_good``, ``good``, ``fair``, ``bad``, ``very_bad`` and
-#: ``residents``.
-LAYOUTS = ("table", "boundaries", "census", "ts037", "ks301ew", "qs302ew", "ks301ew_msoa11")
+#: ``residents``; the age layouts ``code`` and ``age_LO_HI`` / ``age_LO_plus`` columns.
+LAYOUTS = ("table", "boundaries", "census", "ts037", "ks301ew", "qs302ew", "ks301ew_msoa11", "qs103ew_ages", "age6",
+           "lc3409ew")  # fmt: skip
+AGE_LAYOUTS = ("qs103ew_ages", "age6")
 CENSUS_LAYOUTS = ("census", "ts037", "ks301ew", "qs302ew", "ks301ew_msoa11")
 METHODS = ("centroid", "area", "population")
 
@@ -213,6 +226,9 @@ class Year:
     #: Counts of areas that are not in ``areas`` (e.g. national counts in a city project): "warn" (default) or
     #: "ignore"; either way they are left out and counted in the manifest as unassigned.
     outside: str = "warn"
+    #: An age input (layout ``qs103ew_ages`` or ``age6``) of the same areas: its bands are apportioned with the
+    #: counts, for age standardisation.
+    ages: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +241,22 @@ class Programme:
 
 
 @dataclass(frozen=True)
+class Evaluate:
+    """The programme's effect against a balanced comparator of cells, with placebo inference
+    (:func:`hyperlocal.evaluate_programme`), at every resolution."""
+
+    covariates: tuple[str, ...] = ("bad_or_very_bad_pct", "very_good_pct", "residents")
+    method: Literal["match", "weights"] = "weights"
+    outcome: str = "bad_or_very_bad"
+    caliper: float | None = 1.0
+    on_unmatched: Literal["raise", "drop"] = "drop"
+    placebos: int = 999
+    placebo: Literal["random", "blocked"] = "blocked"
+    strata: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class HealthChange:
     before: Year
     after: Year
@@ -233,6 +265,8 @@ class HealthChange:
     confidence: float = 0.95
     programme: Programme | None = None
     deprivation: bool = False
+    reference: str | None = None
+    evaluate: Evaluate | None = None
 
 
 @dataclass(frozen=True)
@@ -381,9 +415,10 @@ def _year(s: _Section, inputs: Mapping[str, Input]) -> Year:
     default = "area" if inputs[areas].layout == "boundaries" else "centroid"
     method = s.choice("method", METHODS, default)
     points = _need_input(s, "points", inputs) if "points" in s.data else None
+    ages = _need_input(s, "ages", inputs, kinds=AGE_LAYOUTS) if "ages" in s.data else None
     y = Year(counts=counts, areas=areas, method=method, points=points,
              points_population=s.take("points_population", str, "population"),
-             outside=s.choice("outside", ("warn", "ignore"), "warn"))  # fmt: skip
+             outside=s.choice("outside", ("warn", "ignore"), "warn"), ages=ages)  # fmt: skip
     s.done()
     if method == "centroid" and inputs[areas].points is None:
         raise ConfigError(f"{s.file}: {s.where!r}: centroid method needs [inputs.{areas}] points = {{ … }}")
@@ -403,6 +438,26 @@ def _population(s: _Section, inputs: Mapping[str, Input]) -> tuple[str, str]:
     return name, column
 
 
+def _evaluate(s: _Section | None) -> Evaluate | None:
+    if s is None:
+        return None
+    covariates = s.take("covariates", list, list(Evaluate.covariates))
+    if not covariates or not all(isinstance(c, str) for c in covariates):
+        raise ConfigError(f"{s.file}: '{s.where}.covariates' = {covariates!r}; expected a list of column names")
+    caliper = s.take("caliper", float, 1.0)
+    e = Evaluate(
+        covariates=tuple(covariates), method=s.choice("method", ("match", "weights"), "weights"),
+        outcome=s.take("outcome", str, "bad_or_very_bad"), caliper=caliper if caliper > 0 else None,
+        on_unmatched=s.choice("on_unmatched", ("raise", "drop"), "drop"), placebos=s.take("placebos", int, 999),
+        placebo=s.choice("placebo", ("random", "blocked"), "blocked"), strata=s.take("strata", bool, True),
+        seed=s.take("seed", int, 0),
+    )  # fmt: skip
+    s.done()
+    if e.placebos < 0:
+        raise ConfigError(f"{s.file}: '{s.where}.placebos' = {e.placebos}; expected an integer >= 0")
+    return e
+
+
 def load_project(path: str | Path) -> Project:
     """Read and validate a project file; every problem is a :class:`ConfigError` naming the key and file."""
     file = Path(path)
@@ -415,6 +470,10 @@ def load_project(path: str | Path) -> Project:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{file}: not a UTF-8 text file ({e.reason})") from e
     top = _Section(data, "", file)
+    sections = ("project", "inputs", "health_change", "deprivation", "demand", "hotspots")
+    unknown = [k for k in data if k not in sections]
+    if unknown:  # named first: a misspelt section's sub-tables must not be read as a half-empty section
+        raise ConfigError(f"{file}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(sections))}")
     proj = top.section("project", required=True)
     assert proj is not None
     name = proj.take("name", str, file.stem)
@@ -447,11 +506,26 @@ def load_project(path: str | Path) -> Project:
             programme = Programme(input=_need_input(ps, "input", inputs), code=ps.take("code", str, None),
                                   where=ps.take("where", dict, {}))  # fmt: skip
             ps.done()
+        reference = _need_input(s, "reference", inputs, kinds=("lc3409ew",)) if "reference" in s.data else None
+        evaluate = _evaluate(s.section("evaluate"))
         hc = HealthChange(
             before=_year(before_s, inputs), after=_year(after_s, inputs), labels=(labels[0], labels[1]),
             min_population=s.take("min_population", float, 100.0), confidence=s.take("confidence", float, 0.95),
-            programme=programme, deprivation=s.take("deprivation", bool, False),
+            programme=programme, deprivation=s.take("deprivation", bool, False), reference=reference,
+            evaluate=evaluate,
         )  # fmt: skip
+        if bool(hc.before.ages) != bool(hc.after.ages) or bool(hc.before.ages) != bool(reference):
+            raise ConfigError(
+                f"{file}: age standardisation needs 'health_change.reference' (an lc3409ew input) and ages = … in "
+                "both [health_change.before] and [health_change.after]"
+            )
+        if evaluate and not programme:
+            raise ConfigError(f"{file}: [health_change.evaluate] needs a programme = {{ input = … }}")
+        if evaluate and evaluate.strata and not hc.deprivation:
+            raise ConfigError(
+                f"{file}: 'health_change.evaluate.strata' = true (placebos in the programme's deprivation mix) "
+                "needs 'health_change.deprivation' = true"
+            )
         if not 0 < hc.confidence < 1:
             raise ConfigError(f"{file}: 'health_change.confidence' = {hc.confidence}; expected a number in (0, 1)")
         s.done()
