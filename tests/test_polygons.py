@@ -544,3 +544,20 @@ def test_globe_sized_polygon_is_rejected_naming_the_row() -> None:
     data, offsets = wkb_buffers(areas["geometry"], "geometry")
     with pytest.raises(InvalidInputError, match=msg):
         _core.locate_points(data, offsets, "EPSG:4326", pts["lat"].to_numpy(), pts["lng"].to_numpy())
+
+
+def test_apportion_by_runs_equals_the_join(data: Path) -> None:
+    """apportion reads a crosswalk of the very table (areas in order, each area's rows together) by its runs of
+    codes; any other order goes through the join. Both give the same grid, and the runs path keeps the errors."""
+    areas = hl.read_areas(data / "geography" / "greater_manchester_lsoa11_generalised.geojson", code="area_code")
+    values = areas.select("area_code", people=pl.int_range(pl.len()).cast(pl.Float64) * 3.0 + 1.0)
+    xw = hl.crosswalk(areas, resolution=9, method="area", code="area_code")
+    direct = hl.apportion(values, xw, code="area_code", extensive="people")
+    shuffled = hl.apportion(values, xw.sample(fraction=1.0, shuffle=True, seed=1), code="area_code", extensive="people")
+    assert direct["cell"].equals(shuffled["cell"])
+    np.testing.assert_allclose(direct["people"].to_numpy(), shuffled["people"].to_numpy(), rtol=1e-12, atol=1e-9)
+    assert abs(direct["people"].sum() - values["people"].sum()) < 1e-6
+    # An area of values missing from the crosswalk is still named.
+    with pytest.raises(InvalidInputError, match="absent from the crosswalk"):
+        hl.apportion(values, xw.filter(pl.col("area_code") != values["area_code"][5]), code="area_code",
+                     extensive="people")

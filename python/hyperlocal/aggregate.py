@@ -158,6 +158,11 @@ def apportion(
         # The crosswalk lists the same areas in the same order, one row each (a centroid crosswalk of this very
         # table): row i is area i, no join needed.
         rows = xw.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__area"))
+    elif (runs := _runs_of(xw[code], codes)) is not None:
+        # The crosswalk lists the areas of ``values`` in its order, each area's rows together (a crosswalk of
+        # this very table): area i is the i-th run of codes, no join needed (the codes are unique, so each
+        # appears in one run only: the join would give the same rows in the same order).
+        rows = xw.with_columns(series_from_numpy("__area", np.repeat(np.arange(len(runs), dtype=np.uint32), runs)))
     else:
         rows = _join_rows(values, xw, code)
     check_no_nulls(rows["cell"], "crosswalk['cell']")
@@ -172,6 +177,18 @@ def apportion(
         p,
     )
     return _assemble(cells, e_out, i_out, wsum, extensive, intensive, weight)
+
+
+def _runs_of(xw_codes: pl.Series, codes: pl.Series) -> np.ndarray | None:
+    """Lengths of the runs of equal codes in ``xw_codes`` when the runs' codes are exactly ``codes`` in order
+    (``codes`` unique), else None."""
+    if xw_codes.dtype != codes.dtype or xw_codes.len() < codes.len():
+        return None
+    rle = xw_codes.rle()
+    value = rle.struct.field("value")
+    if value.len() != codes.len() or not value.equals(codes):
+        return None
+    return np.ascontiguousarray(rle.struct.field("len").to_numpy())
 
 
 def _join_rows(values: pl.DataFrame, xw: pl.DataFrame, code: str) -> pl.DataFrame:
