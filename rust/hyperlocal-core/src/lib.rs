@@ -3,7 +3,7 @@
 //!
 //! Modules:
 //! * [`cells`]: lat/lng → cell, validation, parents, string form;
-//! * [`fastcell`]: the point → cell kernel (exact: certified fast path, h3o fallback);
+//! * [`fastcell`]: the point → cell kernel (exact: certified fast path, H3 C 4.5 port as the fallback);
 //! * [`bng`]: British National Grid → WGS84;
 //! * [`aggregate`]: weighted sums onto cells (apportion, rollup) and fused point counting;
 //! * [`wkb`]: hexagon boundaries as WKB polygons;

@@ -1,10 +1,14 @@
-//! Point → cell: a fast, bit-exact replacement for `h3o::LatLng::new(lat, lng)?.to_cell(res)` (h3o 0.11.1).
+//! Point → cell: fast and bit-exact against H3 C 4.5's `latLngToCell` (what h3-py 4.5 returns).
 //!
 //! Strategy: compute the face-local hex2d coordinates with cheap arithmetic
 //! (polynomial sincos, dot products with precomputed per-face gnomonic axes),
 //! verify that the result is provably far (w.r.t. a rigorous-with-margin error
-//! bound covering *both* this code and h3o) from every decision boundary
-//! (face choice, hex rounding), and otherwise fall back to h3o itself.
+//! bound covering this code, h3o and H3 C 4.5) from every decision boundary
+//! (face choice, hex rounding), and otherwise fall back to the reference: a port of
+//! H3 C 4.5's arithmetic operation for operation (module `h3c`), so that points on a cell edge, where
+//! libraries that round differently disagree, get h3-py's cell. (C 4.5 computes the angular distance as
+//! acos(1 − d²/2), whose error near a face centre is ≤ ε/sin r, i.e. ≤ 1.1e-16·S²/|hex2d| in hex2d units: 900×
+//! below the certificate's `EPS_INV·S²/|hex2d|` term.)
 //! The integer part (IJK -> digits, base cell, rotations) is a faithful port of
 //! h3o's `FaceIJK::to_cell` (integer-only, hence exact).
 //!
@@ -25,15 +29,16 @@
     clippy::neg_cmp_op_on_partial_ord
 )]
 
+mod h3c;
 mod tables;
 use tables::{CW_OFFSET_FACES, FACE_AXES, FACE_IJK_BC, SCALE};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Number of points that went through the h3o fallback (statistics only).
+/// Number of points that went through the fallback (statistics only).
 static FALLBACKS: AtomicU64 = AtomicU64::new(0);
 
-/// Returns how many points took the h3o fallback since process start (or the
+/// Returns how many points took the fallback since process start (or the
 /// last [`reset_fallback_count`]).
 pub fn fallback_count() -> u64 {
     FALLBACKS.load(Ordering::Relaxed)
@@ -70,8 +75,20 @@ fn fallback(lat_deg: f64, lng_deg: f64, res: u8) -> u64 {
     reference(lat_deg, lng_deg, res)
 }
 
-/// The h3o reference implementation (0 for an invalid point or resolution: callers validate first).
+/// The reference: H3 C 4.5's `latLngToCell` (h3-py 4.5), ported operation for operation (module `h3c`); 0 for
+/// an invalid point or resolution (callers validate first).
 pub fn reference(lat_deg: f64, lng_deg: f64, res: u8) -> u64 {
+    if !(lat_deg.is_finite() && lng_deg.is_finite()) || res > 15 {
+        return 0;
+    }
+    let (face, x, y) = h3c::hex2d(lat_deg, lng_deg, res);
+    let (i, j, k) = hex2d_to_ijk(x, y);
+    face_ijk_to_cell(face, i, j, k, res)
+}
+
+/// h3o's `LatLng::to_cell` (0 for an invalid point or resolution): equal to [`reference`] except for points on
+/// (within rounding of) a cell edge, which the two round differently.
+pub fn h3o_cell(lat_deg: f64, lng_deg: f64, res: u8) -> u64 {
     match (
         h3o::LatLng::new(lat_deg, lng_deg),
         h3o::Resolution::try_from(res),
@@ -502,8 +519,8 @@ fn fast_geo(lat_deg: f64, lng_deg: f64, res: u8) -> Option<(usize, i32, i32, i32
     Some((face, i, j, k))
 }
 
-/// Returns exactly `u64::from(h3o::LatLng::new(lat, lng)?.to_cell(res))` (h3o 0.11.1) for a valid point and
-/// resolution (0 otherwise, see [`reference`]).
+/// Returns exactly H3 C 4.5's `latLngToCell` ([`reference`]; h3-py 4.5) for a valid point and resolution (0
+/// otherwise).
 #[inline]
 pub fn latlng_to_cell(lat_deg: f64, lng_deg: f64, res: u8) -> u64 {
     match fast(lat_deg, lng_deg, res) {
