@@ -9,7 +9,11 @@
 //!
 //! Derived from H3 (https://github.com/uber/h3, src/h3lib/lib/faceijk.c, include/vec3d.h, include/constants.h),
 //! Copyright 2016–2025 Uber Technologies, Inc., Apache License 2.0 (see ../../NOTICE-h3).
-#![allow(clippy::excessive_precision, clippy::unreadable_literal)]
+#![allow(
+    clippy::excessive_precision,
+    clippy::unreadable_literal,
+    clippy::approx_constant
+)] // the C literals, kept as written
 
 const M_PI_180: f64 = 0.0174532925199432957692369076848861271111;
 const M_2PI: f64 = 6.28318530717958647692528676655900576839433;
