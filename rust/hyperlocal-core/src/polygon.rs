@@ -26,6 +26,10 @@
 //!   boundary cells (expanding only from cells whose centre is inside, so the flood ends by itself) and taken
 //!   whole, each decided by one non-zero-coverage test of its centre; an area too narrow to hold a whole cell
 //!   has none and is not flooded. Covered area = polygon area to rounding.
+//! * Fast path (module `lattice`): an area whose cells all lie well inside one icosahedron face (every area in
+//!   Great Britain) is done on the face's hexagonal lattice instead: trig-free projected vertices shared by
+//!   three cells, a boundary walk from lattice neighbour to lattice neighbour, interior runs by scanlines, cell
+//!   indices by integer arithmetic. Same cells and areas as the general path above, to rounding (tested).
 //! * Areas are processed in spatial order in parallel runs that share a cache of projected hexagons; results
 //!   do not depend on the number of threads.
 //! * [`locate_points`]: a bin index over bounding boxes (bin size grown until the index is small) and the same
