@@ -580,7 +580,7 @@ pub(crate) fn face_frame(face: usize, res: u8) -> ([f64; 3], [f64; 3], [f64; 3],
 }
 
 /// The centres of the 20 icosahedron faces (unit vectors).
-pub(crate) fn face_centre(face: usize) -> [f64; 3] {
+pub fn face_centre(face: usize) -> [f64; 3] {
     FACE_AXES[face][0]
 }
 
