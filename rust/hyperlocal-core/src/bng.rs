@@ -146,8 +146,10 @@ fn cartesian_to_geodetic(x: f64, y: f64, z: f64, a: f64, b: f64) -> (f64, f64) {
     let ep2 = (a * a) / (b * b) - 1.0;
     let p = (x * x + y * y).sqrt();
     let lam = y.atan2(x);
-    let theta = (z * a).atan2(p * b);
-    let (st, ct) = theta.sin_cos();
+    // Bowring's auxiliary angle θ = atan2(z·a, p·b), needed only through its sine and cosine.
+    let (za, pb) = (z * a, p * b);
+    let h = (za * za + pb * pb).sqrt();
+    let (st, ct) = (za / h, pb / h);
     let phi = (z + ep2 * b * st * st * st).atan2(p - e2 * a * ct * ct * ct);
     (phi, lam)
 }
