@@ -323,7 +323,7 @@ def _area(
     covered = np.bincount(area, weights=isect, minlength=len(codes))
     extra = pl.DataFrame(
         {
-            "method": pl.Series([_METHOD_NAMES[int(m)] for m in method], dtype=pl.String),
+            "method": pl.Series(method).replace_strict(_METHOD_NAMES, return_dtype=pl.String),
             "repaired": pl.Series(repaired),
             "area_m2": series_from_numpy("area_m2", area_m2),
             "covered_m2": pl.Series(np.where(method == _AREA_CODE, covered, 0.0)),
