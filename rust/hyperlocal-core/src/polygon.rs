@@ -934,11 +934,24 @@ fn parse_all(geoms: &[&[u8]], crs: Crs) -> Result<Vec<Projected>> {
         })
         .collect();
     crate::cancel::check()?;
+    report_issues(
+        parsed
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().err().map(|e| (i, *e))),
+        crs,
+    )?;
+    parsed
+        .into_iter()
+        .map(|p| p.map_err(|_| HlError::Internal("unreported geometry issue".into())))
+        .collect()
+}
+
+/// The error naming the rows (ascending) of the first kind of issue found, if any.
+fn report_issues(issues: impl Iterator<Item = (usize, GeomIssue)>, crs: Crs) -> Result<()> {
     let mut lists: [RowList; 5] = Default::default();
-    for (i, p) in parsed.iter().enumerate() {
-        if let Err(e) = p {
-            lists[*e as usize].push(i);
-        }
+    for (i, e) in issues {
+        lists[e as usize].push(i);
     }
     let too_large = format!(
         "polygons within {MAX_EXTENT_KM:.0} km of their centre (every vertex within {MAX_EXTENT_KM:.0} km of the \
@@ -970,14 +983,54 @@ fn parse_all(geoms: &[&[u8]], crs: Crs) -> Result<Vec<Projected>> {
             });
         }
     }
-    parsed
-        .into_iter()
-        .map(|p| p.map_err(|_| HlError::Internal("unreported geometry issue".into())))
-        .collect()
+    Ok(())
 }
 
-/// One area's cells with their intersection areas, and how they were obtained.
-type AreaResult = (usize, Vec<(u64, f64)>, AreaMethod);
+/// A spatial sort key of a geometry from its first vertex as stored (no conversion): a Morton code of the
+/// input coordinates on a ~1 km grid (BNG metres / 1000, WGS84 degrees × 100); 0 when the WKB cannot be read
+/// that far (the geometry's own processing then reports it).
+fn first_vertex_key(wkb: &[u8], crs: Crs) -> u64 {
+    let mut r = Reader {
+        b: wkb,
+        pos: 0,
+        le: true,
+    };
+    let mut first = || -> std::result::Result<Pt, GeomIssue> {
+        let (base, _) = r.header()?;
+        if base == 6 {
+            r.u32()?;
+            r.header()?;
+        }
+        r.u32()?; // rings
+        r.u32()?; // points
+        Ok((r.f64()?, r.f64()?))
+    };
+    let Ok((x, y)) = first() else {
+        return 0;
+    };
+    let k = match crs {
+        Crs::Bng => 1.0,
+        Crs::Wgs84 => 10.0 * 1e3, // × 100 per degree, then the /1000 of morton_km
+    };
+    if !(x.is_finite() && y.is_finite()) {
+        return 0;
+    }
+    morton_km((x * k, y * k))
+}
+
+/// Morton (Z-order) code of a point in metres on a 1 km grid (|x|, |y| < 2^21 km).
+fn morton_km((x, y): Pt) -> u64 {
+    fn spread(v: f64) -> u64 {
+        let mut v = ((v * 1e-3).floor() + f64::from(1u32 << 21))
+            .clamp(0.0, f64::from((1u32 << 22) - 1)) as u64;
+        v = (v | (v << 16)) & 0x0000_ffff_0000_ffff;
+        v = (v | (v << 8)) & 0x00ff_00ff_00ff_00ff;
+        v = (v | (v << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+        v = (v | (v << 2)) & 0x3333_3333_3333_3333;
+        (v | (v << 1)) & 0x5555_5555_5555_5555
+    }
+    spread(x) | (spread(y) << 1)
+}
 
 /// Exact area-share crosswalk of polygons (WKB) onto cells at `res`. Every area's weights sum to 1 (to
 /// rounding); rows come ordered by area, then cell, whatever the number of threads.
@@ -993,100 +1046,137 @@ fn crosswalk_with(
     res: Resolution,
     fast: bool,
 ) -> Result<PolygonCrosswalk> {
-    let projected = parse_all(geoms, crs)?;
-    // Work in spatial order (projection region, then the res-5 cell of the first vertex), so that the areas
-    // one thread handles in a row are neighbours and share projected hexagons; results go back to input order.
-    let mut order: Vec<(u64, u64, usize)> = projected
+    // Work in spatial order (a Morton code of each geometry's first vertex), so that the areas one thread
+    // handles in a row are neighbours and share projected hexagons; each area is parsed, projected and cut
+    // into cells in one go (its data stays in cache); results go back to input order and do not depend on
+    // the order (the caches hold pure functions of the cell and the projection region).
+    let mut order: Vec<(u64, usize)> = geoms
         .par_iter()
         .enumerate()
-        .map(|(i, p)| {
-            let first = p
-                .rings_ll
-                .first()
-                .and_then(|r| r.first())
-                .copied()
-                .unwrap_or((0.0, 0.0));
-            let key = cell_of(first.0, first.1, Resolution::Five)
-                .map(u64::from)
-                .unwrap_or(0);
-            (p.region, key, i)
-        })
+        .map(|(i, g)| (first_vertex_key(g, crs), i))
         .collect();
     order.par_sort_unstable();
-    // A few contiguous runs per thread, each with its own boundary cache (results do not depend on it).
+    // A few contiguous runs per thread, each with its own caches of projected hexagons (one per region).
     let run = order
         .len()
         .div_ceil(16 * rayon::current_num_threads())
         .max(1);
-    let done: Vec<AreaResult> = order
+    struct Run {
+        /// (area, first row, row count, method, area m², repaired).
+        areas: Vec<(usize, usize, usize, AreaMethod, f64, bool)>,
+        rows: Vec<(u64, f64)>,
+        issues: Vec<(usize, GeomIssue)>,
+    }
+    type Caches = (CellMap<(Vec<Pt>, f64)>, LatticeHexes);
+    let runs: Vec<Run> = order
         .par_chunks(run)
-        .flat_map_iter(|chunk| {
-            let mut shared = CellMap::<(Vec<Pt>, f64)>::default();
-            let mut lattice_hexes = LatticeHexes::default();
-            let mut region = u64::MAX;
-            chunk
-                .iter()
-                .map(|&(reg, _, i)| {
-                    if crate::cancel::requested() {
-                        return (i, Vec::new(), AreaMethod::Area);
+        .map(|chunk| {
+            let mut caches: std::collections::HashMap<u64, Caches, CellBuild> = Default::default();
+            let mut cached = 0usize;
+            let mut out = Run {
+                areas: Vec::with_capacity(chunk.len()),
+                rows: Vec::with_capacity(chunk.len() * 8),
+                issues: Vec::new(),
+            };
+            for &(_, i) in chunk {
+                if crate::cancel::requested() {
+                    break;
+                }
+                let p = match parse(geoms[i], crs).and_then(project) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        out.issues.push((i, e));
+                        continue;
                     }
-                    if reg != region || shared.len() > 200_000 || lattice_hexes.len() > 200_000 {
-                        shared.clear();
-                        lattice_hexes.clear();
-                        region = reg;
-                    }
-                    let p = &projected[i];
-                    let quick = if fast {
-                        lattice::Lattice::for_area(p, u8::from(res))
-                            .and_then(|l| lattice::area_cells(p, &l, &mut lattice_hexes))
-                    } else {
-                        None
-                    };
-                    let cells = match quick {
-                        Some(mut cells) => {
-                            cells.sort_unstable_by_key(|x| x.0);
-                            cells
-                        }
-                        None => area_cells(p, res, &mut shared),
-                    };
-                    let total: f64 = cells.iter().map(|c| c.1).sum();
-                    if total > 0.0 && p.area_m2 > 0.0 {
-                        (i, cells, AreaMethod::Area)
-                    } else {
-                        let first = p
-                            .rings_ll
-                            .first()
-                            .and_then(|r| r.first())
-                            .copied()
-                            .unwrap_or((0.0, 0.0));
-                        let c = cell_of(first.0, first.1, res).map(u64::from).unwrap_or(0);
-                        (i, vec![(c, 0.0)], AreaMethod::Degenerate)
-                    }
-                })
-                .collect::<Vec<_>>()
+                };
+                if !out.issues.is_empty() {
+                    continue; // the call fails: only the issues are still wanted
+                }
+                if cached > 400_000 {
+                    caches.clear();
+                    cached = 0;
+                }
+                let (shared, lattice_hexes) = caches.entry(p.region).or_default();
+                let before = shared.len() + lattice_hexes.len();
+                let rows = &mut out.rows;
+                let start = rows.len();
+                let quick = fast
+                    && lattice::Lattice::for_area(&p, u8::from(res))
+                        .is_some_and(|l| lattice::area_cells(&p, &l, lattice_hexes, rows));
+                if quick {
+                    rows[start..].sort_unstable_by_key(|x| x.0);
+                } else {
+                    rows.truncate(start);
+                    rows.extend(area_cells(&p, res, shared));
+                }
+                cached += (shared.len() + lattice_hexes.len()).saturating_sub(before);
+                let total: f64 = rows[start..].iter().map(|c| c.1).sum();
+                if total > 0.0 && p.area_m2 > 0.0 {
+                    let n = rows.len() - start;
+                    out.areas
+                        .push((i, start, n, AreaMethod::Area, p.area_m2, p.repaired));
+                } else {
+                    let first = p
+                        .rings_ll
+                        .first()
+                        .and_then(|r| r.first())
+                        .copied()
+                        .unwrap_or((0.0, 0.0));
+                    let c = cell_of(first.0, first.1, res).map(u64::from).unwrap_or(0);
+                    rows.truncate(start);
+                    rows.push((c, 0.0));
+                    out.areas
+                        .push((i, start, 1, AreaMethod::Degenerate, p.area_m2, p.repaired));
+                }
+            }
+            out
         })
         .collect();
     crate::cancel::check()?;
-    let mut per_area: Vec<(Vec<(u64, f64)>, AreaMethod)> =
-        vec![(Vec::new(), AreaMethod::Area); projected.len()];
-    for (i, cells, m) in done {
-        per_area[i] = (cells, m);
+    let mut issues: Vec<(usize, GeomIssue)> =
+        runs.iter().flat_map(|r| r.issues.iter().copied()).collect();
+    if !issues.is_empty() {
+        issues.sort_unstable_by_key(|x| x.0);
+        report_issues(issues.into_iter(), crs)?;
+        return Err(HlError::Internal("unreported geometry issue".into()));
     }
-    let mut out = PolygonCrosswalk::default();
-    for (i, ((cells, method), p)) in per_area.into_iter().zip(&projected).enumerate() {
-        let total: f64 = cells.iter().map(|c| c.1).sum();
-        for (c, a) in &cells {
-            out.area.push(i as u32);
-            out.cell.push(*c);
-            out.isect_m2.push(*a);
-            out.weight.push(if method == AreaMethod::Area {
-                a / total
-            } else {
-                1.0
-            });
+    // Input order: where each area's rows are (run, first row, count, method, area m², repaired).
+    let n_areas = geoms.len();
+    let mut loc: Vec<(u32, u32, u32, AreaMethod, f64, bool)> =
+        vec![(u32::MAX, 0, 0, AreaMethod::Area, 0.0, false); n_areas];
+    let mut total_rows = 0usize;
+    for (r, run) in runs.iter().enumerate() {
+        for &(i, start, len, m, a, rep) in &run.areas {
+            loc[i] = (r as u32, start as u32, len as u32, m, a, rep);
+            total_rows += len;
         }
-        out.area_m2.push(p.area_m2);
-        out.repaired.push(p.repaired);
+    }
+    let mut out = PolygonCrosswalk {
+        area: Vec::with_capacity(total_rows),
+        cell: Vec::with_capacity(total_rows),
+        weight: Vec::with_capacity(total_rows),
+        isect_m2: Vec::with_capacity(total_rows),
+        area_m2: Vec::with_capacity(n_areas),
+        repaired: Vec::with_capacity(n_areas),
+        method: Vec::with_capacity(n_areas),
+    };
+    for (i, &(r, start, len, method, area_m2, repaired)) in loc.iter().enumerate() {
+        if r != u32::MAX {
+            let cells = &runs[r as usize].rows[start as usize..(start + len) as usize];
+            let total: f64 = cells.iter().map(|c| c.1).sum();
+            for &(c, a) in cells {
+                out.area.push(i as u32);
+                out.cell.push(c);
+                out.isect_m2.push(a);
+                out.weight.push(if method == AreaMethod::Area {
+                    a / total
+                } else {
+                    1.0
+                });
+            }
+        }
+        out.area_m2.push(area_m2);
+        out.repaired.push(repaired);
         out.method.push(method as u8);
     }
     Ok(out)

@@ -343,14 +343,17 @@ fn walk(p: &Projected, lat: &Lattice, cache: &mut HexCache) -> Option<Vec<(i32, 
 }
 
 /// Intersection areas (m²) of area `p` with its cells, as [`super::area_cells`] computes them, by the lattice
-/// (see the module documentation); unsorted. None when the walk fails (the caller takes the general path).
+/// (see the module documentation), appended to `out` unsorted. False when the walk fails (the caller takes the
+/// general path; `out` may then hold some of this area's rows).
 pub(super) fn area_cells(
     p: &Projected,
     lat: &Lattice,
     cache: &mut HexCache,
-) -> Option<Vec<(u64, f64)>> {
-    let boundary = walk(p, lat, cache)?;
-    let mut out: Vec<(u64, f64)> = Vec::with_capacity(boundary.len() * 2);
+    out: &mut Vec<(u64, f64)>,
+) -> bool {
+    let Some(boundary) = walk(p, lat, cache) else {
+        return false;
+    };
     let (mut buf, mut clipped) = (Vec::new(), Vec::new());
     for &c in &boundary {
         let hex = cached(lat, cache, c);
@@ -399,7 +402,7 @@ pub(super) fn area_cells(
             if filled >= 65_536 {
                 filled = 0;
                 if crate::cancel::requested() {
-                    return Some(out);
+                    return true;
                 }
             }
             let c0 = lat.centre(r0, b);
@@ -437,7 +440,7 @@ pub(super) fn area_cells(
         }
         i = j + 1;
     }
-    Some(out)
+    true
 }
 
 #[cfg(test)]
