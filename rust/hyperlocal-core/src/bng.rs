@@ -132,9 +132,12 @@ fn footpoint_series() -> &'static Footpoint {
 /// sin and cos of a small angle x (|x| < 0.01 here) by their Taylor series (error below x⁹/9! ≈ 3e-24).
 #[inline]
 fn small_sin_cos(x: f64) -> (f64, f64) {
+    // Multiplications by the reciprocals (a division each would dominate the cost).
     let x2 = x * x;
-    let s = x * (1.0 - x2 / 6.0 * (1.0 - x2 / 20.0 * (1.0 - x2 / 42.0)));
-    let c = 1.0 - x2 / 2.0 * (1.0 - x2 / 12.0 * (1.0 - x2 / 30.0 * (1.0 - x2 / 56.0)));
+    let s = x * (1.0 - x2 * (1.0 / 6.0) * (1.0 - x2 * (1.0 / 20.0) * (1.0 - x2 * (1.0 / 42.0))));
+    let c = 1.0
+        - x2 * 0.5
+            * (1.0 - x2 * (1.0 / 12.0) * (1.0 - x2 * (1.0 / 30.0) * (1.0 - x2 * (1.0 / 56.0))));
     (s, c)
 }
 
@@ -167,20 +170,26 @@ fn inverse_tm_trig(e: f64, north: f64) -> [f64; 4] {
     let b = AIRY_B;
     let e2 = 1.0 - (b * b) / (a * a);
     let (_, s, c) = footpoint_trig(north);
-    let t = s / c;
+    // One division and one square root: the OS coefficients VII..XIIA through 1/ν, 1/ρ and sec φ'.
+    let ic = 1.0 / c;
+    let t = s * ic;
     let w = 1.0 - e2 * s * s;
-    let nu = a * F0 / w.sqrt();
-    let rho = a * F0 * (1.0 - e2) / (w * w.sqrt());
-    let eta2 = nu / rho - 1.0;
-    let (t2, t4, t6) = (t * t, t.powi(4), t.powi(6));
-    let sec = 1.0 / c;
-    let vii = t / (2.0 * rho * nu);
-    let viii = t / (24.0 * rho * nu.powi(3)) * (5.0 + 3.0 * t2 + eta2 - 9.0 * t2 * eta2);
-    let ix = t / (720.0 * rho * nu.powi(5)) * (61.0 + 90.0 * t2 + 45.0 * t4);
-    let x = sec / nu;
-    let xi = sec / (6.0 * nu.powi(3)) * (nu / rho + 2.0 * t2);
-    let xii = sec / (120.0 * nu.powi(5)) * (5.0 + 28.0 * t2 + 24.0 * t4);
-    let xiia = sec / (5040.0 * nu.powi(7)) * (61.0 + 662.0 * t2 + 1320.0 * t4 + 720.0 * t6);
+    let sw = w.sqrt();
+    let inu = sw * (1.0 / (a * F0));
+    let irho = w * sw * (1.0 / (a * F0 * (1.0 - e2)));
+    let nu_rho = irho / inu;
+    let eta2 = nu_rho - 1.0;
+    let (t2, t4) = (t * t, t * t * t * t);
+    let t6 = t4 * t2;
+    let (inu2, inu3) = (inu * inu, inu * inu * inu);
+    let (inu5, inu7) = (inu3 * inu2, inu3 * inu2 * inu2);
+    let vii = t * (0.5 * irho * inu);
+    let viii = t * ((1.0 / 24.0) * irho * inu3) * (5.0 + 3.0 * t2 + eta2 - 9.0 * t2 * eta2);
+    let ix = t * ((1.0 / 720.0) * irho * inu5) * (61.0 + 90.0 * t2 + 45.0 * t4);
+    let x = ic * inu;
+    let xi = ic * ((1.0 / 6.0) * inu3) * (nu_rho + 2.0 * t2);
+    let xii = ic * ((1.0 / 120.0) * inu5) * (5.0 + 28.0 * t2 + 24.0 * t4);
+    let xiia = ic * ((1.0 / 5040.0) * inu7) * (61.0 + 662.0 * t2 + 1320.0 * t4 + 720.0 * t6);
     let de = e - E0;
     let (d2, d3) = (de * de, de * de * de);
     // φ = φ' + Δ with |Δ| < 0.004 rad over the grid: its sine and cosine by the angle-sum identities.
@@ -236,11 +245,12 @@ fn cartesian_to_geodetic(x: f64, y: f64, z: f64, a: f64, b: f64) -> [f64; 4] {
     let p = (x * x + y * y).sqrt();
     // Bowring's auxiliary angle θ = atan2(z·a, p·b), needed only through its sine and cosine.
     let (za, pb) = (z * a, p * b);
-    let h = (za * za + pb * pb).sqrt();
-    let (st, ct) = (za / h, pb / h);
+    let ih = 1.0 / (za * za + pb * pb).sqrt();
+    let (st, ct) = (za * ih, pb * ih);
     let (num, den) = (z + ep2 * b * st * st * st, p - e2 * a * ct * ct * ct);
-    let r = (num * num + den * den).sqrt();
-    [num / r, den / r, y / p, x / p]
+    let ir = 1.0 / (num * num + den * den).sqrt();
+    let ip = 1.0 / p;
+    [num * ir, den * ir, y * ip, x * ip]
 }
 
 /// Grid coordinates to WGS84 (lat, lng) in degrees, in parallel. Rows outside [`EASTING_RANGE`] /

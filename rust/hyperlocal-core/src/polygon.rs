@@ -373,10 +373,10 @@ fn signed_area(ring: &[Pt]) -> f64 {
         return 0.0;
     }
     let mut s = 0.0;
-    for i in 0..n {
-        let (x1, y1) = ring[i];
-        let (x2, y2) = ring[(i + 1) % n];
+    let (mut x1, mut y1) = ring[n - 1];
+    for &(x2, y2) in ring {
         s += x1 * y2 - x2 * y1;
+        (x1, y1) = (x2, y2);
     }
     0.5 * s
 }
@@ -518,31 +518,30 @@ fn clip_convex(subject: &[Pt], clip: &[Pt], buf: &mut Vec<Pt>, out: &mut Vec<Pt>
         if out.is_empty() {
             return;
         }
-        let (a, b) = (clip[e], clip[(e + 1) % m]);
+        let (a, b) = (clip[e], clip[if e + 1 == m { 0 } else { e + 1 }]);
         std::mem::swap(buf, out);
         out.clear();
-        let n = buf.len();
-        for i in 0..n {
-            let cur = buf[i];
-            let prev = buf[(i + n - 1) % n];
-            let cin = cross(a, b, cur) >= 0.0;
-            let pin = cross(a, b, prev) >= 0.0;
-            if cin {
-                if !pin {
-                    out.push(line_hit(prev, cur, a, b));
+        let mut prev = buf[buf.len() - 1];
+        let mut dp = cross(a, b, prev);
+        for &cur in buf.iter() {
+            let dc = cross(a, b, cur);
+            if dc >= 0.0 {
+                if dp < 0.0 {
+                    out.push(line_hit(prev, cur, dp, dc));
                 }
                 out.push(cur);
-            } else if pin {
-                out.push(line_hit(prev, cur, a, b));
+            } else if dp >= 0.0 {
+                out.push(line_hit(prev, cur, dp, dc));
             }
+            (prev, dp) = (cur, dc);
         }
     }
 }
 
+/// The point where segment p→q crosses a line, from the signed distances-like crosses `d1` (of p) and `d2`
+/// (of q) of opposite signs.
 #[inline]
-fn line_hit(p: Pt, q: Pt, a: Pt, b: Pt) -> Pt {
-    let d1 = cross(a, b, p);
-    let d2 = cross(a, b, q);
+fn line_hit(p: Pt, q: Pt, d1: f64, d2: f64) -> Pt {
     let t = d1 / (d1 - d2);
     (p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1))
 }
@@ -558,10 +557,14 @@ fn contains(loops: &[(Vec<Pt>, f64)], p: Pt) -> bool {
 fn coverage(loops: &[(Vec<Pt>, f64)], p: Pt) -> f64 {
     let mut total = 0.0;
     for (l, factor) in loops {
-        let n = l.len();
+        let Some(&last) = l.last() else {
+            continue;
+        };
         let mut wn = 0i64;
-        for i in 0..n {
-            let (a, b) = (l[i], l[(i + 1) % n]);
+        let mut a = last;
+        for &b in l {
+            let prev = std::mem::replace(&mut a, b);
+            let a = prev;
             if a.1 <= p.1 {
                 if b.1 > p.1 && cross(a, b, p) > 0.0 {
                     wn += 1;
@@ -686,7 +689,7 @@ impl Hexes<'_> {
 fn inside_convex(h: &[Pt], p: Pt, tol: f64) -> bool {
     let m = h.len();
     (0..m).all(|i| {
-        let (a, b) = (h[i], h[(i + 1) % m]);
+        let (a, b) = (h[i], h[if i + 1 == m { 0 } else { i + 1 }]);
         let c = cross(a, b, p);
         c >= 0.0 || c >= -tol * ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt()
     })
@@ -699,7 +702,7 @@ fn exit_t(h: &[Pt], a: Pt, b: Pt) -> Option<f64> {
     let d = (b.0 - a.0, b.1 - a.1);
     let mut t_exit = f64::INFINITY;
     for i in 0..m {
-        let (p, q) = (h[i], h[(i + 1) % m]);
+        let (p, q) = (h[i], h[if i + 1 == m { 0 } else { i + 1 }]);
         let f0 = cross(p, q, a);
         let cd = (q.0 - p.0) * d.1 - (q.1 - p.1) * d.0;
         if cd < 0.0 {
