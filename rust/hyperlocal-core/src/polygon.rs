@@ -413,6 +413,9 @@ struct Projected {
     area_m2: f64,
     /// The input was invalid (OGC) and was repaired.
     repaired: bool,
+    /// `loops` are `rings_xy` themselves (in the same order), with their factors: the projected rings are a
+    /// valid polygon, so no repair was needed.
+    loops_are_rings: bool,
 }
 
 fn project(polys: Vec<Poly>) -> std::result::Result<Projected, GeomIssue> {
@@ -506,6 +509,7 @@ fn project(polys: Vec<Poly>) -> std::result::Result<Projected, GeomIssue> {
         min_span_m: (x1 - x0).min(y1 - y0).max(0.0),
         area_m2,
         repaired,
+        loops_are_rings: valid_xy,
     })
 }
 
@@ -1071,11 +1075,13 @@ fn crosswalk_with(
         issues: Vec<(usize, GeomIssue)>,
     }
     type Caches = (CellMap<(Vec<Pt>, f64)>, LatticeHexes);
+    type Scratch = lattice::Scratch;
     let runs: Vec<Run> = order
         .par_chunks(run)
         .map(|chunk| {
             let mut caches: std::collections::HashMap<u64, Caches, CellBuild> = Default::default();
             let mut cached = 0usize;
+            let mut scratch = Scratch::default();
             let mut out = Run {
                 areas: Vec::with_capacity(chunk.len()),
                 rows: Vec::with_capacity(chunk.len() * 8),
@@ -1104,8 +1110,9 @@ fn crosswalk_with(
                 let rows = &mut out.rows;
                 let start = rows.len();
                 let quick = fast
-                    && lattice::Lattice::for_area(&p, u8::from(res))
-                        .is_some_and(|l| lattice::area_cells(&p, &l, lattice_hexes, rows));
+                    && lattice::Lattice::for_area(&p, u8::from(res)).is_some_and(|l| {
+                        lattice::area_cells(&p, &l, lattice_hexes, &mut scratch, rows)
+                    });
                 if quick {
                     rows[start..].sort_unstable_by_key(|x| x.0);
                 } else {

@@ -258,29 +258,88 @@ fn cached<'c>(lat: &Lattice, cache: &'c mut HexCache, (a, b): (i32, i32)) -> &'c
         .or_insert_with(|| lat.hex(a, b))
 }
 
+/// A ring crossing edge `edge` of cell (a, b)'s hexagon at point `x`, `s` along the edge; `w` is the change of
+/// coverage there, walking the hexagon counter-clockwise.
+#[derive(Clone, Copy, Debug)]
+struct Crossing {
+    b: i32,
+    a: i32,
+    edge: u8,
+    s: f64,
+    w: f64,
+    x: Pt,
+}
+
+/// Per-thread scratch space of the lattice path (reused from area to area).
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// Pieces of rings inside cells: (b, a) and factor × (p − v₀) × (q − v₀), v₀ = vertex 0 of the hexagon.
+    pieces: Vec<((i32, i32), f64)>,
+    crossings: Vec<Crossing>,
+    /// Coverage at lattice vertices no ring passes through, by [`vertex_id`].
+    vcov: std::collections::HashMap<u64, f64, super::CellBuild>,
+}
+
+/// Position of point `x` along the edge from `v` to `u`, as a fraction of the edge.
+#[inline]
+fn along(v: Pt, u: Pt, x: Pt) -> f64 {
+    let (ex, ey) = (u.0 - v.0, u.1 - v.1);
+    ((x.0 - v.0) * ex + (x.1 - v.1) * ey) / (ex * ex + ey * ey)
+}
+
+/// The edge of hexagon `h` whose line passes nearest `x`.
+fn nearest_edge(h: &[Pt; 6], x: Pt) -> usize {
+    (0..6)
+        .map(|j| {
+            let (v, u) = (h[j], h[(j + 1) % 6]);
+            let len = ((u.0 - v.0).powi(2) + (u.1 - v.1).powi(2)).sqrt();
+            (j, (super::cross(v, u, x) / len).abs())
+        })
+        .min_by(|x, y| x.1.total_cmp(&y.1))
+        .map_or(0, |x| x.0)
+}
+
+/// (p − o) × (q − o).
+#[inline]
+fn cross_at(o: Pt, p: Pt, q: Pt) -> f64 {
+    (p.0 - o.0) * (q.1 - o.1) - (p.1 - o.1) * (q.0 - o.0)
+}
+
 /// The cells (a, b) the rings of `p` pass through, sorted by (b, a): each segment is followed from cell to
 /// cell (Cyrus–Beck exit from the projected hexagon, then the neighbour across the exit edge, confirmed by a
 /// point just past the exit). None when a step cannot be confirmed (the caller takes the general path).
-fn walk(p: &Projected, lat: &Lattice, cache: &mut HexCache) -> Option<Vec<(i32, i32)>> {
+/// With `green`, also records in `scratch` the pieces of the rings in each cell and where the rings cross
+/// hexagon edges (ring k with the factor of loop k: the caller's guarantee that the loops are the rings).
+fn walk(
+    p: &Projected,
+    lat: &Lattice,
+    cache: &mut HexCache,
+    green: bool,
+    scratch: &mut Scratch,
+) -> Option<Vec<(i32, i32)>> {
     let mut cells: Vec<(i32, i32)> = Vec::new();
-    for (ring_ll, ring_xy) in p.rings_ll.iter().zip(&p.rings_xy) {
+    scratch.pieces.clear();
+    scratch.crossings.clear();
+    for (ring, (ring_ll, ring_xy)) in p.rings_ll.iter().zip(&p.rings_xy).enumerate() {
         let n = ring_ll.len();
         if n == 0 {
             continue;
         }
+        let f = p.loops.get(ring).map_or(0.0, |l| l.1);
         let mut cur = lat.cell_at(ring_ll[0].0, ring_ll[0].1);
         cells.push(cur);
         for i in 0..n {
             if i.is_multiple_of(1024) && crate::cancel::requested() {
                 return Some(cells);
             }
-            let (a, b) = (ring_xy[i], ring_xy[(i + 1) % n]);
+            let (a, b) = (ring_xy[i], ring_xy[if i + 1 == n { 0 } else { i + 1 }]);
             let d = (b.0 - a.0, b.1 - a.1);
             let seg = (d.0 * d.0 + d.1 * d.1).sqrt();
             if seg == 0.0 {
                 continue;
             }
             let mut t0 = 0.0f64;
+            let mut from = a;
             let mut steps = 0u32;
             loop {
                 steps += 1;
@@ -289,6 +348,11 @@ fn walk(p: &Projected, lat: &Lattice, cache: &mut HexCache) -> Option<Vec<(i32, 
                 }
                 let h = *cached(lat, cache, cur);
                 if inside_convex(&h, b, 1e-6) {
+                    if green {
+                        scratch
+                            .pieces
+                            .push(((cur.1, cur.0), f * cross_at(h[0], from, b)));
+                    }
                     break;
                 }
                 let (mut t_exit, mut edge) = (f64::INFINITY, 6);
@@ -307,6 +371,11 @@ fn walk(p: &Projected, lat: &Lattice, cache: &mut HexCache) -> Option<Vec<(i32, 
                 }
                 let t = t_exit.max(t0);
                 if t >= 1.0 {
+                    if green {
+                        scratch
+                            .pieces
+                            .push(((cur.1, cur.0), f * cross_at(h[0], from, b)));
+                    }
                     break;
                 }
                 // The cell just past the exit: the neighbour across the exit edge, or (past a vertex, or
@@ -331,7 +400,43 @@ fn walk(p: &Projected, lat: &Lattice, cache: &mut HexCache) -> Option<Vec<(i32, 
                     }
                     eps *= 10.0;
                 }
-                cur = next?;
+                let next = next?;
+                if green {
+                    let x = (a.0 + t * d.0, a.1 + t * d.1);
+                    scratch
+                        .pieces
+                        .push(((cur.1, cur.0), f * cross_at(h[0], from, x)));
+                    // Leaving `cur` across its edge: walking that edge counter-clockwise, the points past x
+                    // are left of the ring (coverage + f); entering `next`, the reverse.
+                    let s = along(h[edge], h[(edge + 1) % 6], x);
+                    let (b0, a0) = (cur.1, cur.0);
+                    scratch.crossings.push(Crossing {
+                        b: b0,
+                        a: a0,
+                        edge: edge as u8,
+                        s,
+                        w: f,
+                        x,
+                    });
+                    let hn = cached(lat, cache, next);
+                    let en = if next == guess {
+                        (edge + 3) % 6
+                    } else {
+                        nearest_edge(hn, x)
+                    };
+                    let sn = along(hn[en], hn[(en + 1) % 6], x);
+                    let (b1, a1) = (next.1, next.0);
+                    scratch.crossings.push(Crossing {
+                        b: b1,
+                        a: a1,
+                        edge: en as u8,
+                        s: sn,
+                        w: -f,
+                        x,
+                    });
+                    from = x;
+                }
+                cur = next;
                 cells.push(cur);
                 t0 = t;
             }
@@ -342,18 +447,143 @@ fn walk(p: &Projected, lat: &Lattice, cache: &mut HexCache) -> Option<Vec<(i32, 
     Some(cells)
 }
 
+/// The lattice vertex `i` (counter-clockwise order of [`Lattice::hex`]) of cell (a, b): every vertex is vertex
+/// 0 or 1 (at 30° or 90°) of exactly one cell (see [`Lattice::raw_hex`]).
+#[inline]
+fn vertex_id(lat: &Lattice, (a, b): (i32, i32), i: usize) -> u64 {
+    let r = if lat.ccw { i } else { (6 - i) % 6 };
+    let (va, vb, t) = match r {
+        0 => (a, b, 0u64),
+        1 => (a, b, 1),
+        2 => (a - 1, b, 0),
+        3 => (a - 1, b - 1, 1),
+        4 => (a - 1, b - 1, 0),
+        _ => (a, b - 1, 1),
+    };
+    (u64::from(va as u32) << 33) | (u64::from(vb as u32) << 1) | t
+}
+
+/// Intersection areas of the boundary cells by Green's theorem, from the walk's pieces and crossings: for
+/// cell H and coverage c = Σ factor × winding number, 2 ∫_H c dA = Σ_pieces factor × (p × q) + Σ c(s) ×
+/// (x_i × x_{i+1}) over the stretches of H's boundary between crossings (counter-clockwise, where c is
+/// constant), coordinates relative to vertex 0 of H. Along the boundary the coverage starts from a vertex no
+/// ring passes through whose coverage a neighbouring cell already found (else from a point-in-polygon test
+/// there), and changes by each crossing's step; it must come back to its start after the six edges, and every
+/// area must lie in [0, hexagon area] (to rounding), or the result is None (the caller clips instead). Rows
+/// with positive area go to `out`.
+fn green_areas(
+    p: &Projected,
+    lat: &Lattice,
+    cache: &mut HexCache,
+    cells: &[(i32, i32)],
+    scratch: &mut Scratch,
+    out: &mut Vec<(u64, f64)>,
+) -> Option<()> {
+    let mut sums = vec![0.0f64; cells.len()];
+    for &((b, a), v) in &scratch.pieces {
+        let i = cells.binary_search_by_key(&(b, a), |&(a, b)| (b, a)).ok()?;
+        sums[i] += v;
+    }
+    let crossings = &mut scratch.crossings;
+    crossings.sort_unstable_by(|x, y| {
+        (x.b, x.a, x.edge)
+            .cmp(&(y.b, y.a, y.edge))
+            .then(x.s.total_cmp(&y.s))
+    });
+    let vcov = &mut scratch.vcov;
+    vcov.clear();
+    const NEAR: f64 = 1e-9;
+    let mut k0 = 0usize;
+    for (ci, &(a, b)) in cells.iter().enumerate() {
+        let mut k1 = k0;
+        while k1 < crossings.len() && crossings[k1].a == a && crossings[k1].b == b {
+            k1 += 1;
+        }
+        let cell = &crossings[k0..k1];
+        k0 = k1;
+        // Crossings of each edge: cell[ranges[e]..ranges[e + 1]].
+        let mut ranges = [0usize; 7];
+        for (e, r) in ranges.iter_mut().enumerate().skip(1) {
+            *r = cell.partition_point(|c| usize::from(c.edge) < e);
+        }
+        let clean = |j: usize| {
+            let (e, prev) = (&cell[ranges[j]..ranges[j + 1]], (j + 5) % 6);
+            let before = &cell[ranges[prev]..ranges[prev + 1]];
+            e.first().is_none_or(|c| c.s > NEAR) && before.last().is_none_or(|c| c.s < 1.0 - NEAR)
+        };
+        let h = *cached(lat, cache, (a, b));
+        let known = (0..6).find_map(|j| {
+            if !clean(j) {
+                return None;
+            }
+            vcov.get(&vertex_id(lat, (a, b), j)).map(|&c| (j, c))
+        });
+        let (j0, mut cov) = match known {
+            Some(x) => x,
+            None => {
+                let j = (0..6).find(|&j| clean(j)).unwrap_or(0);
+                (j, coverage(&p.loops, h[j]))
+            }
+        };
+        let start = cov;
+        let o = h[0];
+        let mut twice = sums[ci];
+        for step in 0..6 {
+            let e = (j0 + step) % 6;
+            if clean(e) {
+                vcov.insert(vertex_id(lat, (a, b), e), cov);
+            }
+            let mut x = h[e];
+            for c in &cell[ranges[e]..ranges[e + 1]] {
+                twice += cov * cross_at(o, x, c.x);
+                x = c.x;
+                cov += c.w;
+            }
+            twice += cov * cross_at(o, x, h[(e + 1) % 6]);
+        }
+        if (cov - start).abs() > 0.5 {
+            return None;
+        }
+        let area = 0.5 * twice;
+        let full = signed_area(&h);
+        let tol = 1e-9 * full + 1e-6;
+        if !(-tol..=full + tol).contains(&area) {
+            return None;
+        }
+        if area > 0.0 {
+            out.push((lat.index(a, b), area));
+        }
+    }
+    Some(())
+}
+
 /// Intersection areas (m²) of area `p` with its cells, as [`super::area_cells`] computes them, by the lattice
-/// (see the module documentation), appended to `out` unsorted. False when the walk fails (the caller takes the
-/// general path; `out` may then hold some of this area's rows).
+/// (see the module documentation), appended to `out` unsorted. Valid areas: boundary cells by Green's theorem
+/// from the walk ([`green_areas`]), checked (every cell's area within its hexagon's, and the cells' sum equal
+/// to the area's to 1e-9, else clipped after all); repaired areas: boundary cells clipped (Sutherland–Hodgman
+/// against each loop). False when the walk fails (the caller takes the general path; `out` may then hold
+/// some of this area's rows).
 pub(super) fn area_cells(
     p: &Projected,
     lat: &Lattice,
     cache: &mut HexCache,
+    scratch: &mut Scratch,
     out: &mut Vec<(u64, f64)>,
 ) -> bool {
-    let Some(boundary) = walk(p, lat, cache) else {
+    let start = out.len();
+    let green = p.loops_are_rings && p.loops.len() == p.rings_xy.len();
+    let Some(boundary) = walk(p, lat, cache, green, scratch) else {
         return false;
     };
+    if green && green_areas(p, lat, cache, &boundary, scratch, out).is_some() {
+        fill(p, lat, &boundary, out);
+        // Σ of the cells = the polygon's area, to rounding: else clip after all.
+        let total: f64 = out[start..].iter().map(|r| r.1).sum();
+        if (total - p.area_m2).abs() <= 1e-9 * p.area_m2 + 1e-3 {
+            return true;
+        }
+    }
+    out.truncate(start);
     let (mut buf, mut clipped) = (Vec::new(), Vec::new());
     for &c in &boundary {
         let hex = cached(lat, cache, c);
@@ -366,7 +596,13 @@ pub(super) fn area_cells(
             out.push((lat.index(c.0, c.1), a));
         }
     }
-    // Scanlines: runs of non-boundary cells between two boundary cells of a row.
+    fill(p, lat, &boundary, out);
+    true
+}
+
+/// The interior cells by scanlines: runs of non-boundary cells between two boundary cells of a lattice row,
+/// each wholly inside or wholly outside (one centre test per run), appended to `out` with their areas.
+fn fill(p: &Projected, lat: &Lattice, boundary: &[(i32, i32)], out: &mut Vec<(u64, f64)>) {
     let mut prev_row = i32::MIN;
     let mut prev: Vec<(i32, Vec<[Pt; 2]>)> = Vec::new(); // vertex rows computed for the previous cell row
     let mut cur: Vec<(i32, Vec<[Pt; 2]>)> = Vec::new();
@@ -402,7 +638,7 @@ pub(super) fn area_cells(
             if filled >= 65_536 {
                 filled = 0;
                 if crate::cancel::requested() {
-                    return true;
+                    return;
                 }
             }
             let c0 = lat.centre(r0, b);
@@ -440,7 +676,6 @@ pub(super) fn area_cells(
         }
         i = j + 1;
     }
-    true
 }
 
 #[cfg(test)]
