@@ -67,6 +67,31 @@ struct Poly {
     degenerate: bool,
 }
 
+/// British National Grid vertices converted to WGS84, by their input bits, shared by the areas one thread
+/// handles in a row (the areas of a tessellation share most vertices, so most are converted once; a
+/// conversion costs ~10 times a lookup). A pure function of the key, so results do not depend on what the
+/// cache holds.
+#[derive(Default)]
+pub(crate) struct VertexCache {
+    latlng: std::collections::HashMap<VKey, Pt, VKeyBuild>,
+}
+
+impl VertexCache {
+    /// Entries kept before the cache is emptied (about 40 bytes each).
+    const MAX: usize = 1 << 18;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct VKey(u64, u64);
+
+impl std::hash::Hash for VKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0 ^ self.1.rotate_left(32));
+    }
+}
+
+type VKeyBuild = std::hash::BuildHasherDefault<CellHasher>;
+
 /// Why a geometry was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GeomIssue {
@@ -167,6 +192,7 @@ fn read_polygon(
     dims: usize,
     crs: Crs,
     ref_lng: &mut Option<f64>,
+    cache: &mut VertexCache,
 ) -> std::result::Result<Poly, GeomIssue> {
     let nrings = r.u32()? as usize;
     let mut poly = Poly {
@@ -189,7 +215,25 @@ fn read_polygon(
             for _ in 2..dims {
                 r.f64()?;
             }
-            let mut p = to_latlng(x, y, crs)?;
+            let mut p = if crs == Crs::Bng {
+                if !valid_bng(x, y) {
+                    return Err(GeomIssue::OutOfRange);
+                }
+                let k = VKey(x.to_bits(), y.to_bits());
+                match cache.latlng.get(&k) {
+                    Some(&q) => q,
+                    None => {
+                        let q = bng_point(x, y);
+                        if cache.latlng.len() >= VertexCache::MAX {
+                            cache.latlng.clear();
+                        }
+                        cache.latlng.insert(k, q);
+                        q
+                    }
+                }
+            } else {
+                to_latlng(x, y, crs)?
+            };
             let mut x = x;
             if crs == Crs::Wgs84 {
                 // An edge from −180° to +180° (or back) goes all the way round: the ring encloses a pole or
@@ -237,7 +281,11 @@ fn read_polygon(
     Ok(poly)
 }
 
-fn parse(wkb: &[u8], crs: Crs) -> std::result::Result<Vec<Poly>, GeomIssue> {
+fn parse(
+    wkb: &[u8],
+    crs: Crs,
+    cache: &mut VertexCache,
+) -> std::result::Result<Vec<Poly>, GeomIssue> {
     let mut r = Reader {
         b: wkb,
         pos: 0,
@@ -246,7 +294,7 @@ fn parse(wkb: &[u8], crs: Crs) -> std::result::Result<Vec<Poly>, GeomIssue> {
     let (base, dims) = r.header()?;
     let mut ref_lng = None;
     let polys = match base {
-        3 => vec![read_polygon(&mut r, dims, crs, &mut ref_lng)?],
+        3 => vec![read_polygon(&mut r, dims, crs, &mut ref_lng, cache)?],
         6 => {
             let n = r.u32()? as usize;
             if n > wkb.len() {
@@ -258,7 +306,7 @@ fn parse(wkb: &[u8], crs: Crs) -> std::result::Result<Vec<Poly>, GeomIssue> {
                 if b != 3 {
                     return Err(GeomIssue::NotPolygon);
                 }
-                v.push(read_polygon(&mut r, d, crs, &mut ref_lng)?);
+                v.push(read_polygon(&mut r, d, crs, &mut ref_lng, cache)?);
             }
             v
         }
@@ -933,11 +981,11 @@ pub struct PolygonCrosswalk {
 fn parse_all(geoms: &[&[u8]], crs: Crs) -> Result<Vec<Projected>> {
     let parsed: Vec<std::result::Result<Projected, GeomIssue>> = geoms
         .par_iter()
-        .map(|g| {
+        .map_init(VertexCache::default, |cache, g| {
             if crate::cancel::requested() {
                 return Err(GeomIssue::Empty); // discarded: the check below reports the cancellation
             }
-            parse(g, crs).and_then(project)
+            parse(g, crs, cache).and_then(project)
         })
         .collect();
     crate::cancel::check()?;
@@ -1082,6 +1130,7 @@ fn crosswalk_with(
             let mut caches: std::collections::HashMap<u64, Caches, CellBuild> = Default::default();
             let mut cached = 0usize;
             let mut scratch = Scratch::default();
+            let mut vertices = VertexCache::default();
             let mut out = Run {
                 areas: Vec::with_capacity(chunk.len()),
                 rows: Vec::with_capacity(chunk.len() * 8),
@@ -1091,7 +1140,7 @@ fn crosswalk_with(
                 if crate::cancel::requested() {
                     break;
                 }
-                let p = match parse(geoms[i], crs).and_then(project) {
+                let p = match parse(geoms[i], crs, &mut vertices).and_then(project) {
                     Ok(p) => p,
                     Err(e) => {
                         out.issues.push((i, e));
@@ -1278,7 +1327,9 @@ mod tests_support {
     /// A WGS84 ring of (lat, lng) degrees, parsed and projected as the crosswalk does.
     pub(super) fn projected(ring: &[(f64, f64)]) -> Projected {
         let xy: Vec<(f64, f64)> = ring.iter().map(|&(la, ln)| (ln, la)).collect();
-        project(parse(&polygon_wkb(&xy), Crs::Wgs84).unwrap()).unwrap()
+        let mut cache = VertexCache::default();
+        let polys = parse(&polygon_wkb(&xy), Crs::Wgs84, &mut cache).unwrap();
+        project(polys).unwrap()
     }
 }
 
