@@ -9,6 +9,7 @@ the weight sum and the method actually used.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -241,10 +242,12 @@ def crosswalk(
                     "points: method='population' needs a points DataFrame with population"
                 )
             xw, aud = _population(
-                xw, aud, codes, data, offsets, crs_name, res, points, population, points_code,
+                xw, aud(), codes, data, offsets, crs_name, res, points, population, points_code,
                 points_lat, points_lng, points_easting, points_northing, nested, skip,
             )  # fmt: skip
-    return (xw, _audit(codes, xw, aud)) if audit else xw
+    if not audit:
+        return xw
+    return xw, _audit(codes, xw, aud if isinstance(aud, pl.DataFrame) else aud())
 
 
 def _audit(codes: pl.Series, xw: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
@@ -314,22 +317,26 @@ def _centroid(
 
 def _area(
     codes: pl.Series, data: np.ndarray, offsets: np.ndarray, crs: str, res: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, Callable[[], pl.DataFrame]]:
+    """The area crosswalk, and a function building its audit columns (only when they are asked for)."""
     area, cell, weight, isect, area_m2, repaired, method = _core.polygon_crosswalk(data, offsets, crs, res)
     idx = series_from_numpy("i", area)
     xw = pl.DataFrame(
         [codes.gather(idx), series_from_numpy("cell", cell), series_from_numpy("weight", weight)]
     )
-    covered = np.bincount(area, weights=isect, minlength=len(codes))
-    extra = pl.DataFrame(
-        {
-            "method": pl.Series(method).replace_strict(_METHOD_NAMES, return_dtype=pl.String),
-            "repaired": pl.Series(repaired),
-            "area_m2": series_from_numpy("area_m2", area_m2),
-            "covered_m2": pl.Series(np.where(method == _AREA_CODE, covered, 0.0)),
-            "population": pl.Series([None] * len(area_m2), dtype=pl.Float64),
-        }
-    )
+
+    def extra() -> pl.DataFrame:
+        covered = np.bincount(area, weights=isect, minlength=len(codes))
+        return pl.DataFrame(
+            {
+                "method": pl.Series(method).replace_strict(_METHOD_NAMES, return_dtype=pl.String),
+                "repaired": pl.Series(repaired),
+                "area_m2": series_from_numpy("area_m2", area_m2),
+                "covered_m2": pl.Series(np.where(method == _AREA_CODE, covered, 0.0)),
+                "population": pl.Series([None] * len(area_m2), dtype=pl.Float64),
+            }
+        )
+
     return xw, extra
 
 

@@ -328,6 +328,8 @@ fn walk(
         let f = p.loops.get(ring).map_or(0.0, |l| l.1);
         let mut cur = lat.cell_at(ring_ll[0].0, ring_ll[0].1);
         cells.push(cur);
+        // The hexagon of `cur` (looked up once per cell entered).
+        let mut h = *cached(lat, cache, cur);
         for i in 0..n {
             if i.is_multiple_of(1024) && crate::cancel::requested() {
                 return Some(cells);
@@ -346,7 +348,6 @@ fn walk(
                 if steps > 10_000_000 {
                     return None;
                 }
-                let h = *cached(lat, cache, cur);
                 if inside_convex(&h, b, 1e-6) {
                     if green {
                         scratch
@@ -382,25 +383,30 @@ fn walk(
                 // after rounding) another neighbour; the probe moves further (1 µm, then ×10) until one
                 // neighbour holds it.
                 let guess = lat.across(cur, edge);
+                let hg = *cached(lat, cache, guess);
                 let mut eps = 1e-6 / seg;
                 let mut next = None;
                 'probe: for _ in 0..6 {
                     let tn = (t + eps).min(1.0);
                     let q = (a.0 + tn * d.0, a.1 + tn * d.1);
-                    if inside_convex(cached(lat, cache, guess), q, 0.0) {
-                        next = Some(guess);
+                    if inside_convex(&hg, q, 0.0) {
+                        next = Some((guess, hg));
                         break;
                     }
                     for (da, db) in NB {
                         let nb = (cur.0 + da, cur.1 + db);
-                        if nb != guess && inside_convex(cached(lat, cache, nb), q, 0.0) {
-                            next = Some(nb);
+                        if nb == guess {
+                            continue;
+                        }
+                        let hn = cached(lat, cache, nb);
+                        if inside_convex(hn, q, 0.0) {
+                            next = Some((nb, *hn));
                             break 'probe;
                         }
                     }
                     eps *= 10.0;
                 }
-                let next = next?;
+                let (next, hn) = next?;
                 if green {
                     let x = (a.0 + t * d.0, a.1 + t * d.1);
                     scratch
@@ -418,11 +424,10 @@ fn walk(
                         w: f,
                         x,
                     });
-                    let hn = cached(lat, cache, next);
                     let en = if next == guess {
                         (edge + 3) % 6
                     } else {
-                        nearest_edge(hn, x)
+                        nearest_edge(&hn, x)
                     };
                     let sn = along(hn[en], hn[(en + 1) % 6], x);
                     let (b1, a1) = (next.1, next.0);
@@ -437,6 +442,7 @@ fn walk(
                     from = x;
                 }
                 cur = next;
+                h = hn;
                 cells.push(cur);
                 t0 = t;
             }
@@ -467,8 +473,8 @@ fn vertex_id(lat: &Lattice, (a, b): (i32, i32), i: usize) -> u64 {
 /// cell H and coverage c = Σ factor × winding number, 2 ∫_H c dA = Σ_pieces factor × (p × q) + Σ c(s) ×
 /// (x_i × x_{i+1}) over the stretches of H's boundary between crossings (counter-clockwise, where c is
 /// constant), coordinates relative to vertex 0 of H. Along the boundary the coverage starts from a vertex no
-/// ring passes through whose coverage a neighbouring cell already found (else from a point-in-polygon test
-/// there), and changes by each crossing's step; it must come back to its start after the six edges, and every
+/// ring passes through whose coverage a neighbouring cell already found (else, and for areas of at most 32
+/// vertices, from a point-in-polygon test there), and changes by each crossing's step; it must come back to its start after the six edges, and every
 /// area must lie in [0, hexagon area] (to rounding), or the result is None (the caller clips instead). Rows
 /// with positive area go to `out`.
 fn green_areas(
@@ -492,6 +498,8 @@ fn green_areas(
     });
     let vcov = &mut scratch.vcov;
     vcov.clear();
+    // Few vertices: a point-in-polygon test per cell costs less than sharing coverages through the map.
+    let small = p.loops.iter().map(|l| l.0.len()).sum::<usize>() <= 32;
     const NEAR: f64 = 1e-9;
     let mut k0 = 0usize;
     for (ci, &(a, b)) in cells.iter().enumerate() {
@@ -512,12 +520,16 @@ fn green_areas(
             e.first().is_none_or(|c| c.s > NEAR) && before.last().is_none_or(|c| c.s < 1.0 - NEAR)
         };
         let h = *cached(lat, cache, (a, b));
-        let known = (0..6).find_map(|j| {
-            if !clean(j) {
-                return None;
-            }
-            vcov.get(&vertex_id(lat, (a, b), j)).map(|&c| (j, c))
-        });
+        let known = (!small)
+            .then(|| {
+                (0..6).find_map(|j| {
+                    if !clean(j) {
+                        return None;
+                    }
+                    vcov.get(&vertex_id(lat, (a, b), j)).map(|&c| (j, c))
+                })
+            })
+            .flatten();
         let (j0, mut cov) = match known {
             Some(x) => x,
             None => {
@@ -530,7 +542,7 @@ fn green_areas(
         let mut twice = sums[ci];
         for step in 0..6 {
             let e = (j0 + step) % 6;
-            if clean(e) {
+            if !small && clean(e) {
                 vcov.insert(vertex_id(lat, (a, b), e), cov);
             }
             let mut x = h[e];
