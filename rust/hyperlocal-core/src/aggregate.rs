@@ -172,19 +172,63 @@ fn order_by_cell(row_cell: &[u64]) -> Vec<(u64, u32)> {
     if !uniform {
         return pairs();
     }
+    // Cells relative to the smallest: fewer key bits, fewer radix passes.
+    let (lo, hi) = row_cell
+        .par_iter()
+        .map(|&c| (c & PAYLOAD) >> shift)
+        .fold(|| (u64::MAX, 0), |(l, h), v| (l.min(v), h.max(v)))
+        .reduce(|| (u64::MAX, 0), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let span_bits = 64 - (hi - lo).leading_zeros();
     let mut keys: Vec<u64> = row_cell
         .par_iter()
         .enumerate()
-        .map(|(r, &c)| (((c & PAYLOAD) >> shift) << row_bits) | r as u64)
+        .map(|(r, &c)| ((((c & PAYLOAD) >> shift) - lo) << row_bits) | r as u64)
         .collect();
-    keys.par_sort_unstable();
+    radix_sort(&mut keys, span_bits.min(cell_bits) + row_bits);
     let row_mask = (1u64 << row_bits) - 1;
     keys.par_iter()
         .map(|&k| {
-            let cell = header | ((k >> row_bits) << shift) | low_ones;
+            let cell = header | (((k >> row_bits) + lo) << shift) | low_ones;
             (cell, (k & row_mask) as u32)
         })
         .collect()
+}
+
+/// Sorts distinct keys below 2^bits: least-significant-digit radix sort, 11-bit digits (a pass per digit, each
+/// a histogram and a stable scatter), for 2^15 keys and more; smaller sets by comparison. Several times faster
+/// than a comparison sort on the packed (cell, row) keys, and the order is the same (the keys are distinct).
+fn radix_sort(keys: &mut Vec<u64>, bits: u32) {
+    if keys.len() < 1 << 15 {
+        keys.sort_unstable();
+        return;
+    }
+    const DIGIT: u32 = 11;
+    const BUCKETS: usize = 1 << DIGIT;
+    let mut buf = vec![0u64; keys.len()];
+    let mut shift = 0;
+    while shift < bits {
+        let mut count = [0usize; BUCKETS];
+        for &k in keys.iter() {
+            count[((k >> shift) as usize) & (BUCKETS - 1)] += 1;
+        }
+        if count.iter().any(|&c| c == keys.len()) {
+            shift += DIGIT; // every key has the same digit here: nothing moves
+            continue;
+        }
+        let mut pos = 0;
+        for c in count.iter_mut() {
+            let n = *c;
+            *c = pos;
+            pos += n;
+        }
+        for &k in keys.iter() {
+            let d = ((k >> shift) as usize) & (BUCKETS - 1);
+            buf[count[d]] = k;
+            count[d] += 1;
+        }
+        std::mem::swap(keys, &mut buf);
+        shift += DIGIT;
+    }
 }
 
 /// Σ f(i) over the positions i of each group (`starts[g]..starts[g + 1]`), compensated (Neumaier), in

@@ -344,6 +344,9 @@ struct Laea {
     sin0: f64,
     cos0: f64,
     lng0: f64,
+    /// sin and cos of lng0.
+    sl0: f64,
+    cl0: f64,
     qp: f64,
     r: f64,
 }
@@ -355,10 +358,13 @@ impl Laea {
             .clamp(-1.0, 1.0)
             .asin();
         let (s, c) = beta0.sin_cos();
+        let (sl0, cl0) = lng0.to_radians().sin_cos();
         Laea {
             sin0: s,
             cos0: c,
             lng0: lng0.to_radians(),
+            sl0,
+            cl0,
             qp,
             r: authalic_radius(),
         }
@@ -1210,34 +1216,62 @@ fn crosswalk_with(
             total_rows += len;
         }
     }
-    let mut out = PolygonCrosswalk {
-        area: Vec::with_capacity(total_rows),
-        cell: Vec::with_capacity(total_rows),
-        weight: Vec::with_capacity(total_rows),
-        isect_m2: Vec::with_capacity(total_rows),
-        area_m2: Vec::with_capacity(n_areas),
-        repaired: Vec::with_capacity(n_areas),
-        method: Vec::with_capacity(n_areas),
-    };
-    for (i, &(r, start, len, method, area_m2, repaired)) in loc.iter().enumerate() {
-        if r != u32::MAX {
-            let cells = &runs[r as usize].rows[start as usize..(start + len) as usize];
-            let total: f64 = cells.iter().map(|c| c.1).sum();
-            for &(c, a) in cells {
-                out.area.push(i as u32);
-                out.cell.push(c);
-                out.isect_m2.push(a);
-                out.weight.push(if method == AreaMethod::Area {
-                    a / total
-                } else {
-                    1.0
-                });
-            }
+    // Rows in input order, written in parallel: blocks of areas, each into its own slice of the outputs.
+    let mut area = vec![0u32; total_rows];
+    let mut cell = vec![0u64; total_rows];
+    let mut weight = vec![0f64; total_rows];
+    let mut isect_m2 = vec![0f64; total_rows];
+    let block = n_areas.div_ceil(8 * rayon::current_num_threads()).max(1024);
+    let mut parts = Vec::new();
+    {
+        let (mut ra, mut rc, mut rw, mut ri) = (
+            &mut area[..],
+            &mut cell[..],
+            &mut weight[..],
+            &mut isect_m2[..],
+        );
+        for (b, areas) in loc.chunks(block).enumerate() {
+            let n: usize = areas.iter().map(|l| l.2 as usize).sum();
+            let (a0, a1) = std::mem::take(&mut ra).split_at_mut(n);
+            let (c0, c1) = std::mem::take(&mut rc).split_at_mut(n);
+            let (w0, w1) = std::mem::take(&mut rw).split_at_mut(n);
+            let (i0, i1) = std::mem::take(&mut ri).split_at_mut(n);
+            parts.push((b * block, areas, a0, c0, w0, i0));
+            (ra, rc, rw, ri) = (a1, c1, w1, i1);
         }
-        out.area_m2.push(area_m2);
-        out.repaired.push(repaired);
-        out.method.push(method as u8);
     }
+    parts
+        .into_par_iter()
+        .for_each(|(first, areas, oa, oc, ow, oi)| {
+            let mut k = 0;
+            for (j, &(r, start, len, method, _, _)) in areas.iter().enumerate() {
+                if r == u32::MAX {
+                    continue;
+                }
+                let cells = &runs[r as usize].rows[start as usize..(start + len) as usize];
+                let total: f64 = cells.iter().map(|c| c.1).sum();
+                for &(c, a) in cells {
+                    oa[k] = (first + j) as u32;
+                    oc[k] = c;
+                    oi[k] = a;
+                    ow[k] = if method == AreaMethod::Area {
+                        a / total
+                    } else {
+                        1.0
+                    };
+                    k += 1;
+                }
+            }
+        });
+    let out = PolygonCrosswalk {
+        area,
+        cell,
+        weight,
+        isect_m2,
+        area_m2: loc.iter().map(|l| l.4).collect(),
+        repaired: loc.iter().map(|l| l.5).collect(),
+        method: loc.iter().map(|l| l.3 as u8).collect(),
+    };
     Ok(out)
 }
 

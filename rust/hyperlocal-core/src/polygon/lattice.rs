@@ -91,6 +91,35 @@ fn face_normals() -> &'static FaceNormals {
     })
 }
 
+/// The face holding the centre of the res-3 cell `region` (0: none) and the angle from that centre to the
+/// boundary of the face's region (the planes equidistant from its centre and another face's), memoised per
+/// thread.
+fn region_face(region: u64) -> Option<(usize, f64)> {
+    thread_local! {
+        static MEMO: std::cell::RefCell<std::collections::HashMap<u64, Option<(usize, f64)>, super::CellBuild>> =
+            Default::default();
+    }
+    if region == 0 {
+        return None;
+    }
+    MEMO.with(|m| {
+        *m.borrow_mut().entry(region).or_insert_with(|| {
+            let cell = h3o::CellIndex::try_from(region).ok()?;
+            let centre = h3o::LatLng::from(cell);
+            let q = unit(centre.lat(), centre.lng());
+            let face = (0..20).max_by(|&f, &g| {
+                dot(&q, &fastcell::face_centre(f)).total_cmp(&dot(&q, &fastcell::face_centre(g)))
+            })?;
+            let margin = face_normals()[face]
+                .iter()
+                .filter(|(_, norm)| *norm > 0.0)
+                .map(|(n, norm)| (dot(&q, n) / norm).clamp(-1.0, 1.0).asin())
+                .fold(f64::INFINITY, f64::min);
+            (margin > 0.0).then_some((face, margin))
+        })
+    })
+}
+
 impl Lattice {
     /// The lattice for area `p` at `res`, or None when the area is not well inside one face. The area lies in
     /// the spherical cap around its bounding-box centre P₀ whose angular radius θ is 1.1 × the largest projected
@@ -98,16 +127,16 @@ impl Lattice {
     /// by under 2 % within its extent), plus two cells and 1e-4 rad (about 600 m; edges bow far less); the cap
     /// must lie in the face's own region (nearer its centre c_f than any other face's centre c_g, i.e. the
     /// face triangle): for every g, with n = c_f − c_g, (P₀·n)·cos θ − |n|·sin θ > 0.
+    ///
+    /// Shortcut (the same decision, sooner): the cap around P₀ lies in the cap of radius c + θ around the
+    /// centre of the projection region, c ≥ the angle from that centre to P₀ (1.1 × P₀'s projected distance
+    /// from the centre over R); when that cap lies inside the face of the region's centre (at an angular
+    /// distance below the centre's distance to the face's boundary, memoised per region), so does the area's.
     pub(super) fn for_area(p: &Projected, res: u8) -> Option<Lattice> {
         if p.rings_ll.iter().all(Vec::is_empty) {
             return None;
         }
         let (lat0, lng0) = (0.5 * (p.bbox.0 + p.bbox.1), 0.5 * (p.bbox.2 + p.bbox.3));
-        let p0 = unit(lat0, lng0);
-        let face = (0..20).max_by(|&f, &g| {
-            dot(&p0, &fastcell::face_centre(f)).total_cmp(&dot(&p0, &fastcell::face_centre(g)))
-        })?;
-        let (c, u, v, s) = fastcell::face_frame(face, res);
         let o = p.proj.fwd((lat0, lng0));
         let d2max = p
             .rings_xy
@@ -115,18 +144,34 @@ impl Lattice {
             .flatten()
             .map(|q| (q.0 - o.0) * (q.0 - o.0) + (q.1 - o.1) * (q.1 - o.1))
             .fold(0.0f64, f64::max);
-        let theta = 1.1 * d2max.sqrt() / p.proj.r + 2.0 / s + 1e-4;
+        let s_res = fastcell::face_frame(0, res).3; // the scale depends on the resolution only
+        let theta = 1.1 * d2max.sqrt() / p.proj.r + 2.0 / s_res + 1e-4;
         if theta.is_nan() || theta >= 0.3 {
             return None;
         }
-        let (st, ct) = theta.sin_cos();
-        for &(n, norm) in face_normals()[face].iter() {
-            if norm > 0.0 && dot(&p0, &n) * ct - norm * st <= 1e-9 {
-                return None;
+        let quick = region_face(p.region).filter(|&(_, margin)| {
+            1.1 * (o.0 * o.0 + o.1 * o.1).sqrt() / p.proj.r + theta < margin - 1e-9
+        });
+        let face = match quick {
+            Some((face, _)) => face,
+            None => {
+                let p0 = unit(lat0, lng0);
+                let face = (0..20).max_by(|&f, &g| {
+                    dot(&p0, &fastcell::face_centre(f))
+                        .total_cmp(&dot(&p0, &fastcell::face_centre(g)))
+                })?;
+                let (st, ct) = theta.sin_cos();
+                for &(n, norm) in face_normals()[face].iter() {
+                    if norm > 0.0 && dot(&p0, &n) * ct - norm * st <= 1e-9 {
+                        return None;
+                    }
+                }
+                face
             }
-        }
+        };
+        let (c, u, v, s) = fastcell::face_frame(face, res);
         let proj: &Laea = &p.proj;
-        let (sl0, cl0) = proj.lng0.sin_cos();
+        let (sl0, cl0) = (proj.sl0, proj.cl0);
         let mut lat = Lattice {
             face,
             res,
