@@ -221,6 +221,7 @@ def crosswalk(
     codes = areas.get_column(code)
     check_no_nulls(codes, code)
     check_unique(codes, f"areas[{code!r}]")
+    aud: pl.DataFrame | Callable[[], pl.DataFrame]
     if method == "centroid":
         xw, aud = _centroid(areas, codes, res, lat, lng, easting, northing, nested, skip)
     else:
@@ -241,8 +242,9 @@ def crosswalk(
                 raise InvalidInputError(
                     "points: method='population' needs a points DataFrame with population"
                 )
+            area_aud = aud if isinstance(aud, pl.DataFrame) else aud()
             xw, aud = _population(
-                xw, aud(), codes, data, offsets, crs_name, res, points, population, points_code,
+                xw, area_aud, codes, data, offsets, crs_name, res, points, population, points_code,
                 points_lat, points_lng, points_easting, points_northing, nested, skip,
             )  # fmt: skip
     if not audit:

@@ -211,7 +211,7 @@ fn radix_sort(keys: &mut Vec<u64>, bits: u32) {
         for &k in keys.iter() {
             count[((k >> shift) as usize) & (BUCKETS - 1)] += 1;
         }
-        if count.iter().any(|&c| c == keys.len()) {
+        if count.contains(&keys.len()) {
             shift += DIGIT; // every key has the same digit here: nothing moves
             continue;
         }
@@ -610,12 +610,12 @@ mod tests {
 
     #[test]
     fn compact_key_order_equals_the_pair_order() {
-        // cells of one resolution (the compact u64 keys), repeated so that ties test the row order; and a mix
-        // of resolutions plus a non-cell value (the pair sort)
-        let lat: Vec<f64> = (0..5_000)
+        // cells of one resolution (the compact u64 keys, 40,000 rows: the radix sort), repeated so that ties
+        // test the row order; and a mix of resolutions plus a non-cell value (the pair sort)
+        let lat: Vec<f64> = (0..40_000)
             .map(|i| 50.0 + (i % 997) as f64 * 0.003)
             .collect();
-        let lng: Vec<f64> = (0..5_000)
+        let lng: Vec<f64> = (0..40_000)
             .map(|i| -3.0 + (i % 991) as f64 * 0.004)
             .collect();
         for res in [0u8, 5, 9, 15] {

@@ -1365,10 +1365,37 @@ mod tests_support {
         let polys = parse(&polygon_wkb(&xy), Crs::Wgs84, &mut cache).unwrap();
         project(polys).unwrap()
     }
+
+    /// Any WKB geometry, parsed and projected as the crosswalk does.
+    pub(super) fn projected_wkb(wkb: &[u8], crs: Crs) -> Projected {
+        let mut cache = VertexCache::default();
+        project(parse(wkb, crs, &mut cache).unwrap()).unwrap()
+    }
+
+    /// A MultiPolygon of (x, y) rings (each polygon: exterior, then holes; rings given open).
+    pub(super) fn multi(polys: &[Vec<Vec<(f64, f64)>>]) -> Vec<u8> {
+        let mut b = vec![1u8];
+        b.extend_from_slice(&6u32.to_le_bytes());
+        b.extend_from_slice(&(polys.len() as u32).to_le_bytes());
+        for p in polys {
+            b.push(1);
+            b.extend_from_slice(&3u32.to_le_bytes());
+            b.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            for r in p {
+                b.extend_from_slice(&((r.len() + 1) as u32).to_le_bytes());
+                for &(x, y) in r.iter().chain(r.first()) {
+                    b.extend_from_slice(&x.to_le_bytes());
+                    b.extend_from_slice(&y.to_le_bytes());
+                }
+            }
+        }
+        b
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::tests_support::multi;
     use super::*;
 
     fn square(e: f64, n: f64, side: f64) -> Vec<u8> {
@@ -1667,6 +1694,111 @@ mod tests {
     }
 
     #[test]
+    fn an_area_shaped_as_a_cell_goes_to_that_cell() {
+        // Rings running along hexagon edges (crossings at lattice vertices, pieces along edges): a res-9 cell's
+        // own boundary as the area, and the outline of two adjacent cells, at res 9 (and 10).
+        let c = h3o::LatLng::new(53.48, -2.24)
+            .unwrap()
+            .to_cell(Resolution::Nine);
+        let ring: Vec<(f64, f64)> = c.boundary().iter().map(|v| (v.lng(), v.lat())).collect();
+        let one = polygon_wkb(&ring);
+        let xw = polygon_crosswalk(&[&one], Crs::Wgs84, Resolution::Nine).unwrap();
+        let w: f64 = xw
+            .cell
+            .iter()
+            .zip(&xw.weight)
+            .filter(|(&k, _)| k == u64::from(c))
+            .map(|x| *x.1)
+            .sum();
+        assert!(w > 1.0 - 1e-9, "weight {w} in the cell itself");
+        fast_equals_general(&[&one], Crs::Wgs84, Resolution::Nine);
+        fast_equals_general(&[&one], Crs::Wgs84, Resolution::Ten);
+        // Two cells sharing an edge: their outline (10 vertices), half in each.
+        let n = c
+            .grid_disk::<Vec<_>>(1)
+            .into_iter()
+            .find(|&n| n != c)
+            .unwrap();
+        let (bc, bn): (Vec<_>, Vec<_>) = (c.boundary().to_vec(), n.boundary().to_vec());
+        let key = |v: &h3o::LatLng| {
+            (
+                (v.lat() * 1e9).round() as i64,
+                (v.lng() * 1e9).round() as i64,
+            )
+        };
+        let shared: Vec<_> = bc
+            .iter()
+            .filter(|v| bn.iter().any(|w| key(w) == key(v)))
+            .map(key)
+            .collect();
+        assert_eq!(shared.len(), 2);
+        // Counter-clockwise round c from the shared vertex whose successor is not shared to the other one
+        // (six vertices), then on round n (its four others).
+        let ic = (0..6)
+            .find(|&i| shared.contains(&key(&bc[i])) && !shared.contains(&key(&bc[(i + 1) % 6])))
+            .unwrap();
+        let mut outline: Vec<(f64, f64)> = (0..6)
+            .map(|k| &bc[(ic + k) % 6])
+            .map(|v| (v.lng(), v.lat()))
+            .collect();
+        let jn = bn
+            .iter()
+            .position(|v| key(v) == key(&bc[(ic + 5) % 6]))
+            .unwrap();
+        outline.extend(
+            (1..5)
+                .map(|k| &bn[(jn + k) % 6])
+                .map(|v| (v.lng(), v.lat())),
+        );
+        assert_eq!(key(&bn[(jn + 5) % 6]), key(&bc[ic]));
+        let two = polygon_wkb(&outline);
+        let xw = polygon_crosswalk(&[&two], Crs::Wgs84, Resolution::Nine).unwrap();
+        let weight_of = |k: CellIndex| -> f64 {
+            xw.cell
+                .iter()
+                .zip(&xw.weight)
+                .filter(|(&x, _)| x == u64::from(k))
+                .map(|x| *x.1)
+                .sum()
+        };
+        let (wc, wn) = (weight_of(c), weight_of(n));
+        assert!(
+            (wc + wn - 1.0).abs() < 1e-9 && (wc - wn).abs() < 0.01,
+            "{wc} {wn}"
+        );
+        fast_equals_general(&[&two], Crs::Wgs84, Resolution::Nine);
+    }
+
+    #[test]
+    fn shared_vertices_give_the_same_rows_together_or_alone() {
+        // A 3 × 3 block of adjacent BNG squares (vertices shared, converted once per run): each square's rows
+        // are bit for bit those of the square crosswalked alone.
+        let squares: Vec<Vec<u8>> = (0..9)
+            .map(|k| {
+                square(
+                    383_000.0 + 700.0 * f64::from(k % 3),
+                    398_000.0 + 700.0 * f64::from(k / 3),
+                    700.0,
+                )
+            })
+            .collect();
+        let all: Vec<&[u8]> = squares.iter().map(Vec::as_slice).collect();
+        let together = polygon_crosswalk(&all, Crs::Bng, Resolution::Ten).unwrap();
+        for (k, g) in all.iter().enumerate() {
+            let alone = polygon_crosswalk(&[g], Crs::Bng, Resolution::Ten).unwrap();
+            let mine: Vec<(u64, f64, f64)> = (0..together.area.len())
+                .filter(|&r| together.area[r] as usize == k)
+                .map(|r| (together.cell[r], together.weight[r], together.isect_m2[r]))
+                .collect();
+            let theirs: Vec<(u64, f64, f64)> = (0..alone.area.len())
+                .map(|r| (alone.cell[r], alone.weight[r], alone.isect_m2[r]))
+                .collect();
+            assert_eq!(mine, theirs, "square {k}");
+            assert_eq!(together.area_m2[k].to_bits(), alone.area_m2[0].to_bits());
+        }
+    }
+
+    #[test]
     fn areas_across_a_face_edge_take_the_general_path() {
         // Face 3 meets its neighbours; a square straddling a face boundary has no lattice, and the crosswalk
         // still covers it exactly.
@@ -1732,25 +1864,6 @@ mod tests {
             "{covered} vs {}",
             xw.area_m2[0]
         );
-    }
-
-    fn multi(polys: &[Vec<Vec<(f64, f64)>>]) -> Vec<u8> {
-        let mut b = vec![1u8];
-        b.extend_from_slice(&6u32.to_le_bytes());
-        b.extend_from_slice(&(polys.len() as u32).to_le_bytes());
-        for p in polys {
-            b.push(1);
-            b.extend_from_slice(&3u32.to_le_bytes());
-            b.extend_from_slice(&(p.len() as u32).to_le_bytes());
-            for r in p {
-                b.extend_from_slice(&((r.len() + 1) as u32).to_le_bytes());
-                for &(x, y) in r.iter().chain(r.first()) {
-                    b.extend_from_slice(&x.to_le_bytes());
-                    b.extend_from_slice(&y.to_le_bytes());
-                }
-            }
-        }
-        b
     }
 
     fn sq(e: f64, n: f64, s: f64) -> Vec<(f64, f64)> {

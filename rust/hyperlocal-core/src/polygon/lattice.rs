@@ -95,9 +95,9 @@ fn face_normals() -> &'static FaceNormals {
 /// boundary of the face's region (the planes equidistant from its centre and another face's), memoised per
 /// thread.
 fn region_face(region: u64) -> Option<(usize, f64)> {
+    type Memo = std::collections::HashMap<u64, Option<(usize, f64)>, super::CellBuild>;
     thread_local! {
-        static MEMO: std::cell::RefCell<std::collections::HashMap<u64, Option<(usize, f64)>, super::CellBuild>> =
-            Default::default();
+        static MEMO: std::cell::RefCell<Memo> = Default::default();
     }
     if region == 0 {
         return None;
@@ -738,6 +738,85 @@ fn fill(p: &Projected, lat: &Lattice, boundary: &[(i32, i32)], out: &mut Vec<(u6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    /// Boundary cells by Green's theorem and the interior cells, without the clipping fallback (None when a
+    /// check fails).
+    fn green_only(p: &Projected, lat: &Lattice) -> Option<BTreeMap<u64, f64>> {
+        let (mut cache, mut scratch) = (HexCache::default(), Scratch::default());
+        let cells = walk(p, lat, &mut cache, true, &mut scratch)?;
+        let mut out = Vec::new();
+        green_areas(p, lat, &mut cache, &cells, &mut scratch, &mut out)?;
+        fill(p, lat, &cells, &mut out);
+        Some(out.into_iter().collect())
+    }
+
+    /// The same, boundary cells clipped (Sutherland–Hodgman).
+    fn clipped(p: &Projected, lat: &Lattice) -> BTreeMap<u64, f64> {
+        let mut q = p.clone();
+        q.loops_are_rings = false;
+        let (mut cache, mut scratch, mut out) =
+            (HexCache::default(), Scratch::default(), Vec::new());
+        assert!(area_cells(&q, lat, &mut cache, &mut scratch, &mut out));
+        out.into_iter().collect()
+    }
+
+    #[test]
+    fn green_areas_equal_clipped_areas() {
+        // Around Manchester (BNG): a small 7-gon, a 240-vertex wavy ring with a 60-vertex hole (the vertex
+        // coverage map), and a two-part multipolygon, at res 7..=11.
+        let wavy = |e: f64, n: f64, r: f64, k: usize, amp: f64| -> Vec<(f64, f64)> {
+            (0..k)
+                .map(|i| {
+                    let t = i as f64 / k as f64 * std::f64::consts::TAU;
+                    let rr = r * (1.0 + amp * (7.0 * t).sin());
+                    (e + rr * t.cos(), n + rr * t.sin())
+                })
+                .collect()
+        };
+        let hole: Vec<(f64, f64)> = wavy(384_000.0, 398_000.0, 700.0, 60, 0.0)
+            .into_iter()
+            .rev()
+            .collect();
+        let shapes = [
+            super::super::tests_support::multi(&[vec![wavy(383_000.0, 397_000.0, 300.0, 7, 0.2)]]),
+            super::super::tests_support::multi(&[vec![
+                wavy(384_000.0, 398_000.0, 2_000.0, 240, 0.3),
+                hole,
+            ]]),
+            super::super::tests_support::multi(&[
+                vec![wavy(380_000.0, 395_000.0, 900.0, 40, 0.25)],
+                vec![wavy(383_500.0, 395_500.0, 600.0, 33, 0.15)],
+            ]),
+        ];
+        for g in &shapes {
+            let p = super::super::tests_support::projected_wkb(g, super::super::Crs::Bng);
+            for res in 7u8..=11 {
+                let lat = Lattice::for_area(&p, res).expect("inside face 3");
+                let green = green_only(&p, &lat).expect("Green's theorem path");
+                let clip = clipped(&p, &lat);
+                let total: f64 = green.values().sum();
+                assert!(
+                    (total - p.area_m2).abs() <= 1e-9 * p.area_m2,
+                    "res {res}: {total} vs {}",
+                    p.area_m2
+                );
+                for (k, &a) in &green {
+                    let b = clip.get(k).copied().unwrap_or(0.0);
+                    assert!(
+                        (a - b).abs() <= 1e-6 + 1e-11 * p.area_m2,
+                        "res {res} cell {k:x}: {a} vs {b}"
+                    );
+                }
+                for (k, &b) in &clip {
+                    assert!(
+                        green.contains_key(k) || b < 1e-6,
+                        "res {res} cell {k:x} ({b} m²) missing"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn lattice_cells_and_hexagons_equal_h3o() {
