@@ -280,7 +280,8 @@ fn candidate_pairs_padded(
             }
         })
         .collect();
-    if order.len() <= 24 {
+    // Up to 64 segments (a generalised LSOA has ~45) all pairs are cheaper than sorting for a sweep.
+    if order.len() <= 64 {
         for (k, &(lo, hi, olo, ohi, i)) in order.iter().enumerate() {
             for &(lo2, hi2, olo2, ohi2, j) in &order[k + 1..] {
                 if lo2 <= hi && lo <= hi2 && olo2 <= ohi && olo <= ohi2 && !f(i, j) {
