@@ -49,7 +49,10 @@ def _numeric(df: pl.DataFrame, col: str, *, nonneg: bool, codes: pl.Series | Non
     if s.dtype.is_integer() and s.null_count() == 0 and not (nonneg and len(s) and s.min() < 0):  # type: ignore[operator]
         # Integers are finite: without nulls (or negatives, for counts) there is nothing to find.
         return np.ascontiguousarray(s.cast(pl.Float64).to_numpy())
-    a = np.ascontiguousarray(s.cast(pl.Float64).fill_null(float("nan")).to_numpy())
+    if s.dtype == pl.Float64 and s.null_count() == 0:
+        a = np.ascontiguousarray(s.to_numpy())  # zero-copy for one chunk: no cast, nothing to fill
+    else:
+        a = np.ascontiguousarray(s.cast(pl.Float64).fill_null(float("nan")).to_numpy())
     bad = ~np.isfinite(a)
     if nonneg:
         bad |= a < 0
