@@ -245,7 +245,10 @@ fn read_polygon(
                 // Unwrap: within 180° of the previous vertex (or of the geometry's first vertex), so an edge
                 // whose longitudes differ by more than 180° crosses the antimeridian (the short way round).
                 if let Some(prev) = raw.last().map(|q: &Pt| q.0).or(*ref_lng) {
-                    x += 360.0 * ((prev - x) / 360.0).round();
+                    // (The rounding is 0 within 180°: skip the libm call for almost every vertex.)
+                    if (prev - x).abs() >= 180.0 {
+                        x += 360.0 * ((prev - x) / 360.0).round();
+                    }
                 }
                 ref_lng.get_or_insert(x);
                 first_unwrapped.get_or_insert(x);

@@ -284,7 +284,8 @@ fn candidate_pairs_padded(
     if order.len() <= 64 {
         for (k, &(lo, hi, olo, ohi, i)) in order.iter().enumerate() {
             for &(lo2, hi2, olo2, ohi2, j) in &order[k + 1..] {
-                if lo2 <= hi && lo <= hi2 && olo2 <= ohi && olo <= ohi2 && !f(i, j) {
+                // Branch-free overlap test (most pairs fail it, in no predictable pattern).
+                if ((lo2 <= hi) & (lo <= hi2) & (olo2 <= ohi) & (olo <= ohi2)) && !f(i, j) {
                     return;
                 }
             }

@@ -518,8 +518,8 @@ fn vertex_id(lat: &Lattice, (a, b): (i32, i32), i: usize) -> u64 {
 /// cell H and coverage c = Σ factor × winding number, 2 ∫_H c dA = Σ_pieces factor × (p × q) + Σ c(s) ×
 /// (x_i × x_{i+1}) over the stretches of H's boundary between crossings (counter-clockwise, where c is
 /// constant), coordinates relative to vertex 0 of H. Along the boundary the coverage starts from a vertex no
-/// ring passes through whose coverage a neighbouring cell already found (else, and for areas of at most 32
-/// vertices, from a point-in-polygon test there), and changes by each crossing's step; it must come back to its start after the six edges, and every
+/// ring passes through whose coverage a neighbouring cell already found (else, and when vertices × boundary
+/// cells ≤ 4096, from a point-in-polygon test there), and changes by each crossing's step; it must come back to its start after the six edges, and every
 /// area must lie in [0, hexagon area] (to rounding), or the result is None (the caller clips instead). Rows
 /// with positive area go to `out`.
 fn green_areas(
@@ -543,8 +543,8 @@ fn green_areas(
     });
     let vcov = &mut scratch.vcov;
     vcov.clear();
-    // Few vertices: a point-in-polygon test per cell costs less than sharing coverages through the map.
-    let small = p.loops.iter().map(|l| l.0.len()).sum::<usize>() <= 32;
+    // Few vertices × cells: a point-in-polygon test per cell costs less than sharing coverages through the map.
+    let small = p.loops.iter().map(|l| l.0.len()).sum::<usize>() * cells.len() <= 4096;
     const NEAR: f64 = 1e-9;
     let mut k0 = 0usize;
     for (ci, &(a, b)) in cells.iter().enumerate() {
