@@ -28,10 +28,13 @@
 //!   has none and is not flooded. Covered area = polygon area to rounding.
 //! * Fast path (module `lattice`): an area whose cells all lie well inside one icosahedron face (every area in
 //!   Great Britain) is done on the face's hexagonal lattice instead: trig-free projected vertices shared by
-//!   three cells, a boundary walk from lattice neighbour to lattice neighbour, interior runs by scanlines, cell
-//!   indices by integer arithmetic. Same cells and areas as the general path above, to rounding (tested).
-//! * Areas are processed in spatial order in parallel runs that share a cache of projected hexagons; results
-//!   do not depend on the number of threads.
+//!   three cells, a boundary walk from lattice neighbour to lattice neighbour, boundary-cell areas by Green's
+//!   theorem from the walk (checked, clipping as the fallback), interior runs by scanlines, cell indices by
+//!   integer arithmetic. Same cells and areas as the general path above, to rounding (tested).
+//! * Areas are processed in spatial order (a Morton code of each geometry's first stored vertex) in parallel
+//!   runs, each area parsed, projected and cut in one go; a run shares caches of projected hexagons (per
+//!   projection region) and of converted BNG vertices (the areas of a tessellation share their vertices).
+//!   The caches hold pure functions of their keys: results do not depend on the number of threads.
 //! * [`locate_points`]: a bin index over bounding boxes (bin size grown until the index is small) and the same
 //!   non-zero coverage test, for the population method.
 

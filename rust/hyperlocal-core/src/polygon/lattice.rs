@@ -12,6 +12,12 @@
 //!   identities), once per lattice vertex (each vertex serves three cells);
 //! * the boundary walk steps from a cell to the lattice neighbour across its exit edge (checked by a point
 //!   just past the exit), with no cell lookup;
+//! * boundary cells' areas by Green's theorem from what the walk saw (for areas that needed no repair): the
+//!   pieces of the rings inside each cell, plus the stretches of the cell's boundary between the points where
+//!   rings cross it, weighted by the coverage there (which changes by ±1 × the loop's factor at each crossing);
+//!   work proportional to the vertices and crossings, instead of clipping every ring against every boundary
+//!   cell. Checked (coverage back to its start round each cell, every area within its hexagon's, the cells'
+//!   sum equal to the area's to 1e-9), with Sutherland–Hodgman clipping as the fallback and for repaired areas;
 //! * the interior is filled by scanlines: in each lattice row, the cells between two consecutive boundary cells
 //!   are all inside or all outside (adjacent cells that no ring crosses have equal coverage), so one
 //!   point-in-polygon test of one centre decides a whole run;
