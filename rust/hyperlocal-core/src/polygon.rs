@@ -1061,7 +1061,7 @@ fn report_issues(issues: impl Iterator<Item = (usize, GeomIssue)>, crs: Crs) -> 
 }
 
 /// A spatial sort key of a geometry from its first vertex as stored (no conversion): a Morton code of the
-/// input coordinates on a ~1 km grid (BNG metres / 1000, WGS84 degrees × 100); 0 when the WKB cannot be read
+/// input coordinates on a grid (BNG: 1 km; WGS84: 0.1°); 0 when the WKB cannot be read
 /// that far (the geometry's own processing then reports it).
 fn first_vertex_key(wkb: &[u8], crs: Crs) -> u64 {
     let mut r = Reader {
@@ -1084,7 +1084,7 @@ fn first_vertex_key(wkb: &[u8], crs: Crs) -> u64 {
     };
     let k = match crs {
         Crs::Bng => 1.0,
-        Crs::Wgs84 => 10.0 * 1e3, // × 100 per degree, then the /1000 of morton_km
+        Crs::Wgs84 => 1e4, // 0.1° bins after the /1000 of morton_km
     };
     if !(x.is_finite() && y.is_finite()) {
         return 0;
