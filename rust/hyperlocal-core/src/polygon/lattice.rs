@@ -321,6 +321,21 @@ struct Crossing {
     x: Pt,
 }
 
+impl Crossing {
+    /// Crossing of edge `edge` of `cell`'s hexagon `h` at `x`, changing the coverage by `w`.
+    fn at((a, b): (i32, i32), h: &[Pt; 6], edge: usize, x: Pt, w: f64) -> Self {
+        let s = along(h[edge], h[(edge + 1) % 6], x);
+        Crossing {
+            b,
+            a,
+            edge: edge as u8,
+            s,
+            w,
+            x,
+        }
+    }
+}
+
 /// Per-thread scratch space of the lattice path (reused from area to area).
 #[derive(Default)]
 pub(super) struct Scratch {
@@ -465,31 +480,13 @@ fn walk(
                         .push(((cur.1, cur.0), f * cross_at(h[0], from, x)));
                     // Leaving `cur` across its edge: walking that edge counter-clockwise, the points past x
                     // are left of the ring (coverage + f); entering `next`, the reverse.
-                    let s = along(h[edge], h[(edge + 1) % 6], x);
-                    let (b0, a0) = (cur.1, cur.0);
-                    scratch.crossings.push(Crossing {
-                        b: b0,
-                        a: a0,
-                        edge: edge as u8,
-                        s,
-                        w: f,
-                        x,
-                    });
+                    scratch.crossings.push(Crossing::at(cur, &h, edge, x, f));
                     let en = if next == guess {
                         (edge + 3) % 6
                     } else {
                         nearest_edge(&hn, x)
                     };
-                    let sn = along(hn[en], hn[(en + 1) % 6], x);
-                    let (b1, a1) = (next.1, next.0);
-                    scratch.crossings.push(Crossing {
-                        b: b1,
-                        a: a1,
-                        edge: en as u8,
-                        s: sn,
-                        w: -f,
-                        x,
-                    });
+                    scratch.crossings.push(Crossing::at(next, &hn, en, x, -f));
                     from = x;
                 }
                 cur = next;
