@@ -156,8 +156,8 @@ def crosswalk(
           are straight lines between projected vertices. Every cell the polygon touches is found, so no polygon
           gets zero cells however small or thin; boundary cells' intersection areas are exact (Green's theorem
           over the ring pieces inside each cell and the cell's covered boundary, checked, or clipping), interior
-          cells are taken whole. WGS84 polygons may cross the antimeridian: longitudes are unwrapped along each ring, so an
-          edge whose end longitudes differ by more than 180° is read as crossing the antimeridian the short
+          cells are taken whole. WGS84 polygons may cross the antimeridian: longitudes are unwrapped along each
+          ring, so an edge whose end longitudes differ by more than 180° is read as crossing the antimeridian the short
           way round (``box(179, 60, -179, 61)`` and ``box(-179, 60, 179, 61)`` are both the 2° sliver over
           ±180°, not a 358° band: a band that wide would be rejected anyway, see next). A polygon reaching
           more than 2,000 km from its projection centre, a ring with an edge from −180° to +180°, or a ring
