@@ -33,6 +33,12 @@ polys = pl.DataFrame({"code": [f"P{i}" for i in range(2000)], "geometry": shapel
 pxw, paudit = hl.crosswalk(polys, resolution=9, method="area", crs="EPSG:4326", audit=True)
 hl.write(hl.apportion(polys, pxw, extensive="people"), sys.argv[1] + "/polygons.parquet")
 pxw.write_parquet(sys.argv[1] + "/polygon_crosswalk.parquet")
+# A BNG tessellation (vertices shared between squares: the per-run vertex cache) with a hole in each square.
+sq = [shapely.Polygon(shell=[(e, n), (e + 600, n), (e + 600, n + 600), (e, n + 600)],
+                      holes=[[(e + 200, n + 200), (e + 400, n + 200), (e + 300, n + 400)]])
+      for e, n in ((383_000 + 600 * (i % 50), 398_000 + 600 * (i // 50)) for i in range(2500))]
+bng = pl.DataFrame({"code": [f"Q{i}" for i in range(2500)], "geometry": shapely.to_wkb(sq)})
+hl.crosswalk(bng, resolution=10, method="area", crs="EPSG:27700").write_parquet(sys.argv[1] + "/bng_crosswalk.parquet")
 hl.write(grid, sys.argv[1] + "/grid.parquet")
 hl.write(up, sys.argv[1] + "/up.parquet")
 counts.write_parquet(sys.argv[1] + "/counts.parquet")
@@ -48,6 +54,6 @@ def test_output_bytes_identical_with_one_and_two_threads(tmp_path: Path) -> None
         subprocess.run([sys.executable, "-c", SCRIPT, str(d)], check=True, env=env)
         outs.append({p.name: p.read_bytes() for p in d.iterdir()})
     assert outs[0].keys() == {"grid.parquet", "up.parquet", "counts.parquet", "polygons.parquet",
-                              "polygon_crosswalk.parquet"}  # fmt: skip
+                              "polygon_crosswalk.parquet", "bng_crosswalk.parquet"}  # fmt: skip
     for name in outs[0]:
         assert outs[0][name] == outs[1][name], name
