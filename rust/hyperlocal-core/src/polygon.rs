@@ -171,7 +171,13 @@ impl Reader<'_> {
     }
 }
 
-fn to_latlng(x: f64, y: f64, crs: Crs) -> std::result::Result<Pt, GeomIssue> {
+/// One input vertex as WGS84 (lat, lng) degrees; BNG vertices are converted once each per cache.
+fn to_latlng(
+    x: f64,
+    y: f64,
+    crs: Crs,
+    cache: &mut VertexCache,
+) -> std::result::Result<Pt, GeomIssue> {
     match crs {
         Crs::Wgs84 => {
             if x.is_finite() && y.is_finite() && x.abs() <= 180.0 && y.abs() <= 90.0 {
@@ -181,11 +187,16 @@ fn to_latlng(x: f64, y: f64, crs: Crs) -> std::result::Result<Pt, GeomIssue> {
             }
         }
         Crs::Bng => {
-            if valid_bng(x, y) {
-                Ok(bng_point(x, y))
-            } else {
-                Err(GeomIssue::OutOfRange)
+            if !valid_bng(x, y) {
+                return Err(GeomIssue::OutOfRange);
             }
+            if cache.latlng.len() >= VertexCache::MAX {
+                cache.latlng.clear();
+            }
+            Ok(*cache
+                .latlng
+                .entry(VKey(x.to_bits(), y.to_bits()))
+                .or_insert_with(|| bng_point(x, y)))
         }
     }
 }
@@ -218,25 +229,7 @@ fn read_polygon(
             for _ in 2..dims {
                 r.f64()?;
             }
-            let mut p = if crs == Crs::Bng {
-                if !valid_bng(x, y) {
-                    return Err(GeomIssue::OutOfRange);
-                }
-                let k = VKey(x.to_bits(), y.to_bits());
-                match cache.latlng.get(&k) {
-                    Some(&q) => q,
-                    None => {
-                        let q = bng_point(x, y);
-                        if cache.latlng.len() >= VertexCache::MAX {
-                            cache.latlng.clear();
-                        }
-                        cache.latlng.insert(k, q);
-                        q
-                    }
-                }
-            } else {
-                to_latlng(x, y, crs)?
-            };
+            let mut p = to_latlng(x, y, crs, cache)?;
             let mut x = x;
             if crs == Crs::Wgs84 {
                 // An edge from −180° to +180° (or back) goes all the way round: the ring encloses a pole or

@@ -365,12 +365,6 @@ fn nearest_edge(h: &[Pt; 6], x: Pt) -> usize {
         .map_or(0, |x| x.0)
 }
 
-/// (p − o) × (q − o).
-#[inline]
-fn cross_at(o: Pt, p: Pt, q: Pt) -> f64 {
-    (p.0 - o.0) * (q.1 - o.1) - (p.1 - o.1) * (q.0 - o.0)
-}
-
 /// The cells (a, b) the rings of `p` pass through, sorted by (b, a): each segment is followed from cell to
 /// cell (Cyrus–Beck exit from the projected hexagon, then the neighbour across the exit edge, confirmed by a
 /// point just past the exit). None when a step cannot be confirmed (the caller takes the general path).
@@ -418,7 +412,7 @@ fn walk(
                     if green {
                         scratch
                             .pieces
-                            .push(((cur.1, cur.0), f * cross_at(h[0], from, b)));
+                            .push(((cur.1, cur.0), f * super::cross(h[0], from, b)));
                     }
                     break;
                 }
@@ -441,7 +435,7 @@ fn walk(
                     if green {
                         scratch
                             .pieces
-                            .push(((cur.1, cur.0), f * cross_at(h[0], from, b)));
+                            .push(((cur.1, cur.0), f * super::cross(h[0], from, b)));
                     }
                     break;
                 }
@@ -477,7 +471,7 @@ fn walk(
                     let x = (a.0 + t * d.0, a.1 + t * d.1);
                     scratch
                         .pieces
-                        .push(((cur.1, cur.0), f * cross_at(h[0], from, x)));
+                        .push(((cur.1, cur.0), f * super::cross(h[0], from, x)));
                     // Leaving `cur` across its edge: walking that edge counter-clockwise, the points past x
                     // are left of the ring (coverage + f); entering `next`, the reverse.
                     scratch.crossings.push(Crossing::at(cur, &h, edge, x, f));
@@ -595,11 +589,11 @@ fn green_areas(
             }
             let mut x = h[e];
             for c in &cell[ranges[e]..ranges[e + 1]] {
-                twice += cov * cross_at(o, x, c.x);
+                twice += cov * super::cross(o, x, c.x);
                 x = c.x;
                 cov += c.w;
             }
-            twice += cov * cross_at(o, x, h[(e + 1) % 6]);
+            twice += cov * super::cross(o, x, h[(e + 1) % 6]);
         }
         if (cov - start).abs() > 0.5 {
             return None;
