@@ -705,8 +705,6 @@ impl std::hash::Hasher for CellHasher {
 type CellBuild = std::hash::BuildHasherDefault<CellHasher>;
 type CellMap<V> = std::collections::HashMap<CellIndex, V, CellBuild>;
 type CellSet = std::collections::HashSet<CellIndex, CellBuild>;
-/// Projected lattice hexagons of the fast path, by `lattice::key` (shared like [`Hexes`]).
-type LatticeHexes = std::collections::HashMap<u64, [Pt; 6], CellBuild>;
 
 /// The neighbours of a cell (and the cell), without allocating.
 fn disk1(c: CellIndex, f: &mut impl FnMut(CellIndex)) {
@@ -1134,12 +1132,20 @@ fn crosswalk_with(
         rows: Vec<(u64, f64)>,
         issues: Vec<(usize, GeomIssue)>,
     }
-    type Caches = (CellMap<(Vec<Pt>, f64)>, LatticeHexes);
+    type Caches = CellMap<(Vec<Pt>, f64)>;
     type Scratch = lattice::Scratch;
+    thread_local! {
+        // The lattice path's table of projected hexagons, kept by each thread from run to run (fixed size).
+        static HEXES: std::cell::RefCell<Option<Box<lattice::HexCache>>> = const { std::cell::RefCell::new(None) };
+    }
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     let runs: Vec<Run> = order
         .par_chunks(run)
         .map(|chunk| {
             let mut caches: std::collections::HashMap<u64, Caches, CellBuild> = Default::default();
+            let mut hexes = HEXES.with(|h| h.borrow_mut().take()).unwrap_or_default();
+            hexes.begin(call);
             let mut cached = 0usize;
             let mut scratch = Scratch::default();
             let mut vertices = VertexCache::default();
@@ -1169,17 +1175,13 @@ fn crosswalk_with(
                     caches.clear();
                     cached = 0;
                 }
-                let (shared, lattice_hexes) = caches.entry(p.region).or_insert_with(|| {
-                    let mut c = Caches::default();
-                    c.1.reserve(chunk.len() * 4);
-                    c
-                });
-                let before = shared.len() + lattice_hexes.len();
+                let shared = caches.entry(p.region).or_default();
+                let before = shared.len();
                 let rows = &mut out.rows;
                 let start = rows.len();
                 let quick = fast
                     && lattice::Lattice::for_area(&p, u8::from(res)).is_some_and(|l| {
-                        lattice::area_cells(&p, &l, lattice_hexes, &mut scratch, rows)
+                        lattice::area_cells(&p, &l, &mut hexes, &mut scratch, rows)
                     });
                 if quick {
                     rows[start..].sort_unstable_by_key(|x| x.0);
@@ -1187,7 +1189,7 @@ fn crosswalk_with(
                     rows.truncate(start);
                     rows.extend(area_cells(&p, res, shared));
                 }
-                cached += (shared.len() + lattice_hexes.len()).saturating_sub(before);
+                cached += shared.len().saturating_sub(before);
                 let total: f64 = rows[start..].iter().map(|c| c.1).sum();
                 if total > 0.0 && p.area_m2 > 0.0 {
                     let n = rows.len() - start;
@@ -1207,6 +1209,7 @@ fn crosswalk_with(
                         .push((i, start, 1, AreaMethod::Degenerate, p.area_m2, p.repaired));
                 }
             }
+            HEXES.with(|h| *h.borrow_mut() = Some(hexes));
             out
         })
         .collect();

@@ -280,12 +280,25 @@ fn candidate_pairs_padded(
             }
         })
         .collect();
-    // Up to 64 segments (a generalised LSOA has ~45) all pairs are cheaper than sorting for a sweep.
+    // Up to 64 segments (a generalised LSOA has ~45) all pairs are cheaper than sorting for a sweep: the
+    // boxes overlapping box k, as a bit mask built by a branch-free (vectorisable) loop over the later boxes.
     if order.len() <= 64 {
-        for (k, &(lo, hi, olo, ohi, i)) in order.iter().enumerate() {
-            for &(lo2, hi2, olo2, ohi2, j) in &order[k + 1..] {
-                // Branch-free overlap test (most pairs fail it, in no predictable pattern).
-                if ((lo2 <= hi) & (lo <= hi2) & (olo2 <= ohi) & (olo <= ohi2)) && !f(i, j) {
+        let n = order.len();
+        let (mut lo, mut hi, mut olo, mut ohi) = ([0.0f64; 64], [0.0f64; 64], [0.0f64; 64], [0.0f64; 64]);
+        for (k, o) in order.iter().enumerate() {
+            (lo[k], hi[k], olo[k], ohi[k]) = (o.0, o.1, o.2, o.3);
+        }
+        for k in 0..n {
+            let (l, h, ol, oh) = (lo[k], hi[k], olo[k], ohi[k]);
+            let mut mask = 0u64;
+            for j in k + 1..n {
+                let hit = (lo[j] <= h) & (l <= hi[j]) & (olo[j] <= oh) & (ol <= ohi[j]);
+                mask |= u64::from(hit) << j;
+            }
+            while mask != 0 {
+                let j = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                if !f(order[k].4, order[j].4) {
                     return;
                 }
             }

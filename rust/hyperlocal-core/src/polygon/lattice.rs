@@ -40,6 +40,8 @@ const NB: [(i32, i32); 6] = [(1, 0), (1, 1), (0, 1), (-1, 0), (-1, -1), (0, -1)]
 pub(super) struct Lattice {
     face: usize,
     res: u8,
+    /// The projection region (see [`Projected`]): the projected hexagons depend on it.
+    region: u64,
     c: [f64; 3],
     u: [f64; 3],
     v: [f64; 3],
@@ -181,6 +183,7 @@ impl Lattice {
         let mut lat = Lattice {
             face,
             res,
+            region: p.region,
             c,
             u,
             v,
@@ -301,12 +304,92 @@ impl Lattice {
     }
 }
 
-type HexCache = super::LatticeHexes;
+/// Projected hexagons and H3 indices of lattice cells, shared by the areas one thread handles (neighbours
+/// share cells): a direct-mapped table, one slot per (a mod 64, b mod 64), each entry tagged with what it is a
+/// pure function of (projection region, face, a, b, resolution), so what the table holds never changes a
+/// result. Fixed size (no allocation per area, no hashing); [`HexCache::begin`] starts a new call (entries of
+/// earlier calls are not reused: an epoch, no clearing).
+pub(super) struct HexCache {
+    slots: Vec<HexSlot>,
+    epoch: u32,
+    call: u64,
+}
 
-fn cached<'c>(lat: &Lattice, cache: &'c mut HexCache, (a, b): (i32, i32)) -> &'c [Pt; 6] {
-    cache
-        .entry(key(lat.face, a, b))
-        .or_insert_with(|| lat.hex(a, b))
+#[derive(Clone, Copy)]
+struct HexSlot {
+    key: u64,
+    region: u64,
+    /// H3 index, 0 until asked for.
+    index: u64,
+    epoch: u32,
+    res: u8,
+    hex: [Pt; 6],
+}
+
+impl Default for HexCache {
+    fn default() -> Self {
+        let empty = HexSlot {
+            key: 0,
+            region: 0,
+            index: 0,
+            epoch: 0,
+            res: 0,
+            hex: [(0.0, 0.0); 6],
+        };
+        HexCache {
+            slots: vec![empty; 1 << 12],
+            epoch: 1,
+            call: 0,
+        }
+    }
+}
+
+impl HexCache {
+    /// Use the table for call `call`: entries of any other call no longer count.
+    pub(super) fn begin(&mut self, call: u64) {
+        if call != self.call {
+            self.call = call;
+            self.epoch = self.epoch.wrapping_add(1);
+            if self.epoch == 0 {
+                self.slots.iter_mut().for_each(|s| s.epoch = 0);
+                self.epoch = 1;
+            }
+        }
+    }
+
+    #[inline]
+    fn slot(&mut self, lat: &Lattice, (a, b): (i32, i32)) -> &mut HexSlot {
+        let k = key(lat.face, a, b);
+        let i = ((a as u32 & 63) | ((b as u32 & 63) << 6)) as usize;
+        let epoch = self.epoch;
+        let s = &mut self.slots[i];
+        if s.key != k || s.epoch != epoch || s.region != lat.region || s.res != lat.res {
+            *s = HexSlot {
+                key: k,
+                region: lat.region,
+                index: 0,
+                epoch,
+                res: lat.res,
+                hex: lat.hex(a, b),
+            };
+        }
+        s
+    }
+}
+
+#[inline]
+fn cached<'c>(lat: &Lattice, cache: &'c mut HexCache, c: (i32, i32)) -> &'c [Pt; 6] {
+    &cache.slot(lat, c).hex
+}
+
+/// The H3 index of cell `c`, computed once per table entry.
+#[inline]
+fn cached_index(lat: &Lattice, cache: &mut HexCache, c: (i32, i32)) -> u64 {
+    let s = cache.slot(lat, c);
+    if s.index == 0 {
+        s.index = lat.index(c.0, c.1);
+    }
+    s.index
 }
 
 /// A ring crossing edge `edge` of cell (a, b)'s hexagon at point `x`, `s` along the edge; `w` is the change of
@@ -605,7 +688,7 @@ fn green_areas(
             return None;
         }
         if area > 0.0 {
-            out.push((lat.index(a, b), area));
+            out.push((cached_index(lat, cache, (a, b)), area));
         }
     }
     Some(())
@@ -640,14 +723,14 @@ pub(super) fn area_cells(
     out.truncate(start);
     let (mut buf, mut clipped) = (Vec::new(), Vec::new());
     for &c in &boundary {
-        let hex = cached(lat, cache, c);
+        let hex = *cached(lat, cache, c);
         let mut a = 0.0;
         for (l, factor) in &p.loops {
-            clip_convex(l, hex, &mut buf, &mut clipped);
+            clip_convex(l, &hex, &mut buf, &mut clipped);
             a += factor * signed_area(&clipped);
         }
         if a > 0.0 {
-            out.push((lat.index(c.0, c.1), a));
+            out.push((cached_index(lat, cache, c), a));
         }
     }
     fill(p, lat, &boundary, out);
