@@ -82,50 +82,40 @@ pub fn weighted_cell_sums(
         });
     }
 
-    // Order rows by (cell, row): ties keep input order, so the summation order is fixed.
-    let order = order_by_cell(row_cell);
-
-    // Group starts.
-    let mut starts: Vec<usize> = Vec::new();
-    for i in 0..order.len() {
-        if i == 0 || order[i].0 != order[i - 1].0 {
-            starts.push(i);
-        }
-    }
-    let n_cells = starts.len();
-    starts.push(order.len());
-    let cells: Vec<u64> = starts[..n_cells].iter().map(|&s| order[s].0).collect();
-
-    // The rows' areas and weights in group order (one pass), so each column is one gather and a run of
-    // sequential sums, with the per-row function inlined.
-    let (s_area, s_weight): (Vec<u32>, Vec<f64>) = order
-        .par_iter()
-        .map(|&(_, r)| (row_area[r as usize], row_weight[r as usize]))
-        .unzip();
+    // Rows grouped by cell, cells ascending, rows ascending within a cell: the summation order is fixed.
+    let Grouped {
+        cells,
+        starts,
+        rows,
+    } = grouped_rows(row_cell);
+    let n_cells = cells.len();
+    // Each row's weight and area through its row number (both arrays stay in cache at crosswalk sizes).
+    let s_weight = |i: usize| row_weight[rows[i] as usize];
+    let s_area = |i: usize| row_area[rows[i] as usize] as usize;
     let group_sum =
         |f: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<f64> { sum_groups(&starts, n_cells, f) };
     let ext: Vec<Vec<f64>> = extensive
         .iter()
-        .map(|col| sum_groups(&starts, n_cells, |i| s_weight[i] * col[s_area[i] as usize]))
+        .map(|col| sum_groups(&starts, n_cells, |i| s_weight(i) * col[s_area(i)]))
         .collect();
     let weight = match intensive_weight {
-        Some(p) => sum_groups(&starts, n_cells, |i| s_weight[i] * p[s_area[i] as usize]),
-        None => sum_groups(&starts, n_cells, |i| s_weight[i]),
+        Some(p) => sum_groups(&starts, n_cells, |i| s_weight(i) * p[s_area(i)]),
+        None => sum_groups(&starts, n_cells, s_weight),
     };
     let int: Vec<Vec<f64>> = intensive
         .iter()
         .map(|col| {
             let num = match intensive_weight {
                 Some(p) => group_sum(&|i| {
-                    let a = s_area[i] as usize;
-                    let wp = s_weight[i] * p[a];
+                    let a = s_area(i);
+                    let wp = s_weight(i) * p[a];
                     if wp == 0.0 {
                         0.0
                     } else {
                         wp * col[a]
                     }
                 }),
-                None => group_sum(&|i| s_weight[i] * col[s_area[i] as usize]),
+                None => group_sum(&|i| s_weight(i) * col[s_area(i)]),
             };
             num.iter()
                 .zip(&weight)
@@ -141,21 +131,56 @@ pub fn weighted_cell_sums(
     })
 }
 
-/// The rows as (cell, row), sorted. When every cell is a valid index of one resolution (the common case: a
-/// crosswalk), the cell's varying bits (base cell and digits) and the row number fit one u64 key, which sorts
-/// about twice as fast as the pairs; the order is the same.
+/// Rows grouped by cell: `cells` ascending, group g's rows `rows[starts[g]..starts[g + 1]]` ascending.
+struct Grouped {
+    cells: Vec<u64>,
+    starts: Vec<usize>,
+    rows: Vec<u32>,
+}
+
+/// The rows as (cell, row), sorted (what [`grouped_rows`] groups).
+#[cfg(test)]
 fn order_by_cell(row_cell: &[u64]) -> Vec<(u64, u32)> {
-    let pairs = || -> Vec<(u64, u32)> {
+    let g = grouped_rows(row_cell);
+    let mut out = Vec::with_capacity(g.rows.len());
+    for (k, &c) in g.cells.iter().enumerate() {
+        out.extend(g.rows[g.starts[k]..g.starts[k + 1]].iter().map(|&r| (c, r)));
+    }
+    out
+}
+
+/// The rows sorted by (cell, row), grouped. When every cell is a valid index of one resolution (the common
+/// case: a crosswalk), the cell's varying bits (base cell and digits) and the row number fit one u64 key,
+/// radix-sorted (several times faster than sorting the pairs; the order is the same), and the groups are read
+/// straight off the sorted keys.
+fn grouped_rows(row_cell: &[u64]) -> Grouped {
+    let group_pairs = |order: &[(u64, u32)]| {
+        let mut g = Grouped {
+            cells: Vec::new(),
+            starts: Vec::new(),
+            rows: Vec::with_capacity(order.len()),
+        };
+        for (i, &(c, r)) in order.iter().enumerate() {
+            if i == 0 || c != order[i - 1].0 {
+                g.starts.push(i);
+                g.cells.push(c);
+            }
+            g.rows.push(r);
+        }
+        g.starts.push(order.len());
+        g
+    };
+    let pairs = || -> Grouped {
         let mut order: Vec<(u64, u32)> = row_cell
             .par_iter()
             .enumerate()
             .map(|(r, &c)| (c, r as u32))
             .collect();
         order.par_sort_unstable();
-        order
+        group_pairs(&order)
     };
     let Some(&first) = row_cell.first() else {
-        return Vec::new();
+        return group_pairs(&[]);
     };
     const PAYLOAD: u64 = (1u64 << 52) - 1;
     let res = ((first >> 52) & 0xF) as u32;
@@ -186,12 +211,23 @@ fn order_by_cell(row_cell: &[u64]) -> Vec<(u64, u32)> {
         .collect();
     radix_sort(&mut keys, span_bits.min(cell_bits) + row_bits);
     let row_mask = (1u64 << row_bits) - 1;
-    keys.par_iter()
-        .map(|&k| {
-            let cell = header | (((k >> row_bits) + lo) << shift) | low_ones;
-            (cell, (k & row_mask) as u32)
-        })
-        .collect()
+    let mut g = Grouped {
+        cells: Vec::new(),
+        starts: Vec::new(),
+        rows: Vec::with_capacity(keys.len()),
+    };
+    let mut prev = u64::MAX;
+    for (i, &k) in keys.iter().enumerate() {
+        let c = k >> row_bits;
+        if c != prev {
+            g.starts.push(i);
+            g.cells.push(header | ((c + lo) << shift) | low_ones);
+            prev = c;
+        }
+        g.rows.push((k & row_mask) as u32);
+    }
+    g.starts.push(keys.len());
+    g
 }
 
 /// Sorts distinct keys below 2^bits: least-significant-digit radix sort, 11-bit digits (a pass per digit, each
