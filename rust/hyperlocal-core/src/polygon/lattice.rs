@@ -259,26 +259,39 @@ impl Lattice {
         self.project(f64::from(a) - 0.5 * f64::from(b), f64::from(b) * SQRT3_2)
     }
 
-    /// The vertices at 30°, 90°, …, 330° (hex2d) of cell (a, b), projected.
-    fn raw_hex(&self, a: i32, b: i32) -> [Pt; 6] {
-        [
-            self.vertex(a, b, 0),
-            self.vertex(a, b, 1),
-            self.vertex(a - 1, b, 0),
-            self.vertex(a - 1, b - 1, 1),
-            self.vertex(a - 1, b - 1, 0),
-            self.vertex(a, b - 1, 1),
-        ]
+    /// Vertex `j` of [`Lattice::raw_hex`] (a, b).
+    #[inline]
+    fn raw_vertex(&self, a: i32, b: i32, j: usize) -> Pt {
+        match j {
+            0 => self.vertex(a, b, 0),
+            1 => self.vertex(a, b, 1),
+            2 => self.vertex(a - 1, b, 0),
+            3 => self.vertex(a - 1, b - 1, 1),
+            4 => self.vertex(a - 1, b - 1, 0),
+            _ => self.vertex(a, b - 1, 1),
+        }
     }
 
-    /// The projected hexagon of cell (a, b), counter-clockwise.
-    pub(super) fn hex(&self, a: i32, b: i32) -> [Pt; 6] {
-        let h = self.raw_hex(a, b);
+    /// The vertices at 30°, 90°, …, 330° (hex2d) of cell (a, b), projected.
+    #[cfg(test)]
+    fn raw_hex(&self, a: i32, b: i32) -> [Pt; 6] {
+        std::array::from_fn(|j| self.raw_vertex(a, b, j))
+    }
+
+    /// A raw hexagon (see [`Lattice::raw_hex`]) counter-clockwise; the same map takes it back.
+    #[inline]
+    fn ccw_order(&self, h: [Pt; 6]) -> [Pt; 6] {
         if self.ccw {
             h
         } else {
             [h[0], h[5], h[4], h[3], h[2], h[1]]
         }
+    }
+
+    /// The projected hexagon of cell (a, b), counter-clockwise (what [`HexCache`] holds).
+    #[cfg(test)]
+    pub(super) fn hex(&self, a: i32, b: i32) -> [Pt; 6] {
+        self.ccw_order(self.raw_hex(a, b))
     }
 
     /// The neighbour of cell (a, b) across edge `k` (from vertex k to k+1) of [`Lattice::hex`].
@@ -358,22 +371,65 @@ impl HexCache {
     }
 
     #[inline]
-    fn slot(&mut self, lat: &Lattice, (a, b): (i32, i32)) -> &mut HexSlot {
-        let k = key(lat.face, a, b);
-        let i = ((a as u32 & 63) | ((b as u32 & 63) << 6)) as usize;
-        let epoch = self.epoch;
-        let s = &mut self.slots[i];
-        if s.key != k || s.epoch != epoch || s.region != lat.region || s.res != lat.res {
-            *s = HexSlot {
-                key: k,
+    fn at(a: i32, b: i32) -> usize {
+        ((a as u32 & 63) | ((b as u32 & 63) << 6)) as usize
+    }
+
+    /// The entry of cell (a, b), if the table holds it.
+    #[inline]
+    fn held(&self, lat: &Lattice, (a, b): (i32, i32)) -> Option<&HexSlot> {
+        let s = &self.slots[Self::at(a, b)];
+        (s.key == key(lat.face, a, b)
+            && s.epoch == self.epoch
+            && s.region == lat.region
+            && s.res == lat.res)
+            .then_some(s)
+    }
+
+    #[inline]
+    fn slot(&mut self, lat: &Lattice, c: (i32, i32)) -> &mut HexSlot {
+        let i = Self::at(c.0, c.1);
+        if self.held(lat, c).is_none() {
+            let hex = self.new_hex(lat, c);
+            self.slots[i] = HexSlot {
+                key: key(lat.face, c.0, c.1),
                 region: lat.region,
                 index: 0,
-                epoch,
+                epoch: self.epoch,
                 res: lat.res,
-                hex: lat.hex(a, b),
+                hex,
             };
         }
-        s
+        &mut self.slots[i]
+    }
+
+    /// The hexagon of cell (a, b), its vertices copied from neighbours the table holds where it can (each
+    /// lattice vertex is one projection of the same arguments, whichever cell asks: bit for bit the same),
+    /// the others projected.
+    fn new_hex(&self, lat: &Lattice, (a, b): (i32, i32)) -> [Pt; 6] {
+        // For each vertex of `Lattice::raw_hex` (a, b): two neighbours (offset) holding it, and its position
+        // in theirs.
+        const SHARED: [[((i32, i32), usize); 2]; 6] = [
+            [((1, 0), 2), ((1, 1), 4)],
+            [((1, 1), 3), ((0, 1), 5)],
+            [((-1, 0), 0), ((0, 1), 4)],
+            [((-1, -1), 1), ((-1, 0), 5)],
+            [((-1, -1), 0), ((0, -1), 2)],
+            [((0, -1), 1), ((1, 0), 3)],
+        ];
+        // Position of raw vertex j in a stored (counter-clockwise) hexagon.
+        let stored = |j: usize| if lat.ccw { j } else { (6 - j) % 6 };
+        let mut raw = [(0.0, 0.0); 6];
+        for (j, v) in raw.iter_mut().enumerate() {
+            let found = SHARED[j].iter().find_map(|&((da, db), k)| {
+                self.held(lat, (a + da, b + db)).map(|s| s.hex[stored(k)])
+            });
+            *v = match found {
+                Some(q) => q,
+                None => lat.raw_vertex(a, b, j),
+            };
+        }
+        lat.ccw_order(raw)
     }
 }
 
@@ -713,7 +769,7 @@ pub(super) fn area_cells(
         return false;
     };
     if green && green_areas(p, lat, cache, &boundary, scratch, out).is_some() {
-        fill(p, lat, &boundary, out);
+        fill(p, lat, cache, &boundary, out);
         // Σ of the cells = the polygon's area, to rounding: else clip after all.
         let total: f64 = out[start..].iter().map(|r| r.1).sum();
         if (total - p.area_m2).abs() <= 1e-9 * p.area_m2 + 1e-3 {
@@ -733,13 +789,23 @@ pub(super) fn area_cells(
             out.push((cached_index(lat, cache, c), a));
         }
     }
-    fill(p, lat, &boundary, out);
+    fill(p, lat, cache, &boundary, out);
     true
 }
 
+/// Interior runs shorter than this take their hexagons from the table (whose neighbours hold most of their
+/// vertices); longer ones project rows of lattice vertices (two per cell, each row serving two cell rows).
+const SHORT_RUN: i32 = 8;
+
 /// The interior cells by scanlines: runs of non-boundary cells between two boundary cells of a lattice row,
 /// each wholly inside or wholly outside (one centre test per run), appended to `out` with their areas.
-fn fill(p: &Projected, lat: &Lattice, boundary: &[(i32, i32)], out: &mut Vec<(u64, f64)>) {
+fn fill(
+    p: &Projected,
+    lat: &Lattice,
+    cache: &mut HexCache,
+    boundary: &[(i32, i32)],
+    out: &mut Vec<(u64, f64)>,
+) {
     let mut prev_row = i32::MIN;
     let mut prev: Vec<(i32, Vec<[Pt; 2]>)> = Vec::new(); // vertex rows computed for the previous cell row
     let mut cur: Vec<(i32, Vec<[Pt; 2]>)> = Vec::new();
@@ -781,6 +847,18 @@ fn fill(p: &Projected, lat: &Lattice, boundary: &[(i32, i32)], out: &mut Vec<(u6
             let c0 = lat.centre(r0, b);
             let cover = coverage(&p.loops, c0).round();
             if cover <= 0.5 {
+                continue;
+            }
+            if r1 - r0 < SHORT_RUN {
+                // A short run: its vertices are mostly those of the boundary cells around it, in the table.
+                for a in r0..=r1 {
+                    let s = cache.slot(lat, (a, b));
+                    let h = lat.ccw_order(s.hex); // back to the rows' (raw) order: the same area, bit for bit
+                    if s.index == 0 {
+                        s.index = lat.index(a, b);
+                    }
+                    out.push((s.index, cover * signed_area(&h).abs()));
+                }
                 continue;
             }
             let lo = r0 - 1;
@@ -827,7 +905,7 @@ mod tests {
         let cells = walk(p, lat, &mut cache, true, &mut scratch)?;
         let mut out = Vec::new();
         green_areas(p, lat, &mut cache, &cells, &mut scratch, &mut out)?;
-        fill(p, lat, &cells, &mut out);
+        fill(p, lat, &mut cache, &cells, &mut out);
         Some(out.into_iter().collect())
     }
 
@@ -893,6 +971,40 @@ mod tests {
                         green.contains_key(k) || b < 1e-6,
                         "res {res} cell {k:x} ({b} m²) missing"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn table_hexagons_equal_projected_hexagons_bit_for_bit() {
+        // Cells entered in a scrambled order (so vertices come from every kind of neighbour), and cells 64
+        // apart (the same slot): every hexagon the table gives is the directly projected one, bit for bit,
+        // and so is every index.
+        let ring = vec![(53.40, -2.30), (53.40, -2.20), (53.50, -2.20), (53.50, -2.30)];
+        let p = super::super::tests_support::projected(&ring);
+        for res in [8u8, 10] {
+            let lat = Lattice::for_area(&p, res).expect("inside face 3");
+            let (a0, b0) = lat.cell_at(53.45, -2.25);
+            let mut cache = HexCache::default();
+            cache.begin(1);
+            let mut cells: Vec<(i32, i32)> = (-9..=9)
+                .flat_map(|da| (-9..=9).map(move |db| (a0 + da, b0 + db)))
+                .chain([(a0 + 64, b0), (a0, b0 - 64), (a0 + 64, b0 + 64)])
+                .collect();
+            let n = cells.len();
+            for i in 0..n {
+                cells.swap(i, (i * 7919 + 13) % n);
+            }
+            for round in 0..2 {
+                for &c in &cells {
+                    let h = *cached(&lat, &mut cache, c);
+                    let want = lat.hex(c.0, c.1);
+                    for k in 0..6 {
+                        assert_eq!(h[k].0.to_bits(), want[k].0.to_bits(), "res {res} {c:?} round {round}");
+                        assert_eq!(h[k].1.to_bits(), want[k].1.to_bits(), "res {res} {c:?} round {round}");
+                    }
+                    assert_eq!(cached_index(&lat, &mut cache, c), lat.index(c.0, c.1));
                 }
             }
         }
