@@ -12,6 +12,7 @@ import hyperlocal as hl
 import numpy as np
 import polars as pl
 import pyproj
+from polars.testing import assert_frame_equal
 import pytest
 import shapely
 from hyperlocal.exceptions import InvalidInputError, SkippedRowsWarning
@@ -539,11 +540,37 @@ def test_globe_sized_polygon_is_rejected_naming_the_row() -> None:
         hl.crosswalk(areas, resolution=7, method="population", crs="EPSG:4326", points=pts, population="pop")
     # Point location alone (the core call behind containment) rejects it too, rather than running out of memory.
     from hyperlocal import _core
-    from hyperlocal._wkb import wkb_buffers
+    from hyperlocal._wkb import wkb_views
 
-    data, offsets = wkb_buffers(areas["geometry"], "geometry")
+    data, views = wkb_views(areas["geometry"], "geometry")
     with pytest.raises(InvalidInputError, match=msg):
-        _core.locate_points(data, offsets, "EPSG:4326", pts["lat"].to_numpy(), pts["lng"].to_numpy())
+        _core.locate_points(data, views, "EPSG:4326", pts["lat"].to_numpy(), pts["lng"].to_numpy())
+
+
+def test_geometry_read_zero_copy_from_any_chunking_or_slice() -> None:
+    """The core reads the WKB column as Arrow binary views, straight from Polars: a sliced column, a column of
+    several chunks and a LargeBinary column from Arrow give the same crosswalk as the plain column, and short or
+    truncated WKB (inline views) is an error naming the row."""
+    import pyarrow as pa
+
+    boxes = [shapely.box(-0.2 + 0.01 * i, 51.5, -0.19 + 0.01 * i, 51.51) for i in range(6)]
+    areas = pl.DataFrame({"code": [f"a{i}" for i in range(6)], "geometry": shapely.to_wkb(boxes)})
+    whole = hl.crosswalk(areas, resolution=9, method="area", crs="EPSG:4326")
+    sliced = hl.crosswalk(areas.slice(2), resolution=9, method="area", crs="EPSG:4326")
+    assert_frame_equal(sliced, whole.filter(pl.col("code").is_in(["a2", "a3", "a4", "a5"])))
+    chunked = pl.concat([areas.slice(0, 3), areas.slice(3)], rechunk=False)
+    assert chunked["geometry"].n_chunks() == 2
+    assert_frame_equal(hl.crosswalk(chunked, resolution=9, method="area", crs="EPSG:4326"), whole)
+    large = pl.from_arrow(
+        pa.table({"code": areas["code"].to_list(), "geometry": pa.array(areas["geometry"].to_list(), pa.large_binary())})
+    )
+    assert isinstance(large, pl.DataFrame)
+    assert_frame_equal(hl.crosswalk(large, resolution=9, method="area", crs="EPSG:4326"), whole)
+    short = areas.with_columns(
+        pl.when(pl.col("code") == "a4").then(pl.col("geometry").bin.slice(0, 9)).otherwise(pl.col("geometry"))
+    )
+    with pytest.raises(InvalidInputError, match=r"geometry: 1 row \(first at 4\).*\[code: a4\]"):
+        hl.crosswalk(short, resolution=9, method="area", crs="EPSG:4326")
 
 
 def test_apportion_by_runs_equals_the_join(data: Path) -> None:

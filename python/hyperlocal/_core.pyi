@@ -13,6 +13,7 @@ __all__ = [
     "cell_to_latlng",
     "cell_to_parent",
     "cell_to_string",
+    "code_runs",
     "count_points",
     "grid_neighbours",
     "area_method_names",
@@ -90,7 +91,7 @@ def merge_counts(
 def is_release_build() -> bool: ...
 def area_method_names() -> list[tuple[int, str]]: ...
 def polygon_crosswalk(
-    data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64], crs: str, resolution_: int
+    buffers: list[npt.NDArray[np.uint8]], views: npt.NDArray[np.uint8], crs: str, resolution_: int
 ) -> tuple[
     npt.NDArray[np.uint32],
     npt.NDArray[np.uint64],
@@ -100,9 +101,15 @@ def polygon_crosswalk(
     npt.NDArray[np.bool_],
     npt.NDArray[np.uint8],
 ]: ...
+def code_runs(
+    row_buffers: list[npt.NDArray[np.uint8]],
+    row_views: npt.NDArray[np.uint8],
+    code_buffers: list[npt.NDArray[np.uint8]],
+    code_views: npt.NDArray[np.uint8],
+) -> npt.NDArray[np.uint32] | None: ...
 def locate_points(
-    data: npt.NDArray[np.uint8],
-    offsets: npt.NDArray[np.int64],
+    buffers: list[npt.NDArray[np.uint8]],
+    views: npt.NDArray[np.uint8],
     crs: str,
     lat: npt.NDArray[np.float64],
     lng: npt.NDArray[np.float64],

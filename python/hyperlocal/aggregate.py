@@ -31,6 +31,7 @@ from ._convert import (
     series_from_numpy,
     shift_rows,
 )
+from ._wkb import string_views
 from .exceptions import InvalidInputError, UnmatchedAreasWarning
 
 __all__ = ["apportion", "rollup", "count_points"]
@@ -187,6 +188,9 @@ def _runs_of(xw_codes: pl.Series, codes: pl.Series) -> np.ndarray | None:
     (``codes`` unique), else None."""
     if xw_codes.dtype != codes.dtype or xw_codes.len() < codes.len():
         return None
+    if codes.dtype == pl.String and xw_codes.null_count() == 0:
+        # Compared in place on the Arrow string views (no run-length frame): ~10x faster.
+        return _core.code_runs(*string_views(xw_codes), *string_views(codes))
     rle = xw_codes.rle()
     value = rle.struct.field("value")
     if value.len() != codes.len() or not value.equals(codes):

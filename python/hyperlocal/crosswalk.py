@@ -30,7 +30,7 @@ from ._convert import (
     series_from_numpy,
     with_codes,
 )
-from ._wkb import wkb_buffers
+from ._wkb import wkb_views
 from .exceptions import InvalidInputError, SkippedRowsWarning
 
 __all__ = ["crosswalk", "normalise_crs", "METHODS"]
@@ -228,14 +228,16 @@ def crosswalk(
     else:
         require_columns(areas, [geometry], "areas")
         if crs is None and "crs" in areas.columns:
-            found = areas.get_column("crs").unique().to_list()
-            if len(found) != 1:
+            col = areas.get_column("crs")
+            # One CRS (the common case) is one comparison pass; otherwise name what the column holds.
+            if not (len(col) and col.null_count() == 0 and bool((col == col[0]).all())):
+                found = col.unique().to_list()
                 raise InvalidInputError(f"crs: the areas' crs column holds {found}; expected one CRS")
-            crs = found[0]
+            crs = col[0]
         crs_name = normalise_crs(crs)
         try:
-            data, offsets = wkb_buffers(areas.get_column(geometry), geometry)
-            xw, aud = _area(codes, data, offsets, crs_name, res)
+            data, views = wkb_views(areas.get_column(geometry), geometry)
+            xw, aud = _area(codes, data, views, crs_name, res)
         except InvalidInputError as e:
             raise with_codes(e, codes) from None
         if method == "population":
@@ -245,7 +247,7 @@ def crosswalk(
                 )
             area_aud = aud if isinstance(aud, pl.DataFrame) else aud()
             xw, aud = _population(
-                xw, area_aud, codes, data, offsets, crs_name, res, points, population, points_code,
+                xw, area_aud, codes, data, views, crs_name, res, points, population, points_code,
                 points_lat, points_lng, points_easting, points_northing, nested, skip,
             )  # fmt: skip
     if not audit:
@@ -319,10 +321,10 @@ def _centroid(
 
 
 def _area(
-    codes: pl.Series, data: np.ndarray, offsets: np.ndarray, crs: str, res: int
+    codes: pl.Series, data: list[np.ndarray], views: np.ndarray, crs: str, res: int
 ) -> tuple[pl.DataFrame, Callable[[], pl.DataFrame]]:
     """The area crosswalk, and a function building its audit columns (only when they are asked for)."""
-    area, cell, weight, isect, area_m2, repaired, method = _core.polygon_crosswalk(data, offsets, crs, res)
+    area, cell, weight, isect, area_m2, repaired, method = _core.polygon_crosswalk(data, views, crs, res)
     idx = series_from_numpy("i", area)
     xw = pl.DataFrame(
         [codes.gather(idx), series_from_numpy("cell", cell), series_from_numpy("weight", weight)]
@@ -347,8 +349,8 @@ def _population(
     area_xw: pl.DataFrame,
     area_extra: pl.DataFrame,
     codes: pl.Series,
-    data: np.ndarray,
-    offsets: np.ndarray,
+    data: list[np.ndarray],
+    views: np.ndarray,
     crs: str,
     res: int,
     points: pl.DataFrame,
@@ -391,7 +393,7 @@ def _population(
             .to_numpy()
         )
     else:
-        area_idx = _core.locate_points(data, offsets, crs, la, ln)
+        area_idx = _core.locate_points(data, views, crs, la, ln)
     area_idx = np.where(valid, area_idx, np.iinfo(np.uint32).max)
     unmatched = (area_idx == np.iinfo(np.uint32).max) & valid
     if unmatched.any():

@@ -290,7 +290,7 @@ def _programme_cells(
 def _cells_of_polygons(areas: pl.DataFrame, resolution: int, code: str, crs: object) -> set[int]:
     """Cells whose centre lies in a programme polygon, plus each polygon's largest-share cell (so small
     polygons are represented)."""
-    from ._wkb import wkb_buffers
+    from ._wkb import wkb_views
     from .crosswalk import crosswalk, normalise_crs
 
     if crs is None and "crs" in areas.columns:
@@ -305,8 +305,8 @@ def _cells_of_polygons(areas: pl.DataFrame, resolution: int, code: str, crs: obj
     )
     cand = np.ascontiguousarray(xw["cell"].unique().to_numpy())
     lat, lng = _core.cell_to_latlng(cand)
-    data, offsets = wkb_buffers(areas["geometry"], "geometry")
-    inside = _core.locate_points(data, offsets, crs_name, lat, lng) != np.iinfo(np.uint32).max
+    data, views = wkb_views(areas["geometry"], "geometry")
+    inside = _core.locate_points(data, views, crs_name, lat, lng) != np.iinfo(np.uint32).max
     return set(cand[inside].tolist()) | set(main)
 
 

@@ -13,6 +13,7 @@ use hyperlocal_core::cells::{self, OnInvalid};
 use hyperlocal_core::neighbours;
 use hyperlocal_core::polygon;
 use hyperlocal_core::spatial::{self, Graph, Transform};
+use hyperlocal_core::views::Views;
 use hyperlocal_core::wkb;
 use hyperlocal_core::{HlError, RowList};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -413,21 +414,44 @@ fn crs_of(py: Python<'_>, crs: &str) -> PyResult<polygon::Crs> {
     }
 }
 
-/// Slices of an Arrow binary column given as (data, offsets).
-fn wkb_slices<'a>(py: Python<'_>, data: &'a [u8], offsets: &'a [i64]) -> PyResult<Vec<&'a [u8]>> {
-    let mut out = Vec::with_capacity(offsets.len().saturating_sub(1));
-    for w in offsets.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        if a < 0 || b < a || b as usize > data.len() {
-            return Err(exception(
-                py,
-                "InvalidInputError",
-                "geometry: malformed binary offsets".into(),
-            ));
-        }
-        out.push(&data[a as usize..b as usize]);
-    }
-    Ok(out)
+/// An Arrow binary-view column given as its data buffers and views (zero-copy from Polars).
+fn views_of<'a>(
+    py: Python<'_>,
+    buffers: &'a [PyReadonlyArray1<'_, u8>],
+    views: &'a PyReadonlyArray1<'_, u8>,
+    what: &str,
+) -> PyResult<Views<'a>> {
+    let buffers = buffers
+        .iter()
+        .map(|b| b.as_slice())
+        .collect::<Result<Vec<_>, _>>()?;
+    Views::new(views.as_slice()?, buffers, what).map_err(|e| map_err(py, e))
+}
+
+/// The WKB values of a geometry column given as Arrow binary views.
+fn wkb_slices<'a>(
+    py: Python<'_>,
+    buffers: &'a [PyReadonlyArray1<'_, u8>],
+    views: &'a PyReadonlyArray1<'_, u8>,
+) -> PyResult<Vec<&'a [u8]>> {
+    let v = views_of(py, buffers, views, "geometry")?;
+    Ok((0..v.len()).map(|i| v.get(i)).collect())
+}
+
+/// Lengths of the runs of equal values in `rows` when they are exactly the values of `codes` in order (both
+/// String columns as Arrow views), else None: a crosswalk of this very table, read without a join.
+#[pyfunction]
+fn code_runs<'py>(
+    py: Python<'py>,
+    row_buffers: Vec<PyReadonlyArray1<'py, u8>>,
+    row_views: PyReadonlyArray1<'py, u8>,
+    code_buffers: Vec<PyReadonlyArray1<'py, u8>>,
+    code_views: PyReadonlyArray1<'py, u8>,
+) -> PyResult<Option<Arr<'py, u32>>> {
+    let rows = views_of(py, &row_buffers, &row_views, "crosswalk codes")?;
+    let codes = views_of(py, &code_buffers, &code_views, "codes")?;
+    let runs = run(py, || Ok(hyperlocal_core::views::runs_of(&rows, &codes)))?;
+    Ok(runs.map(|r| r.into_pyarray(py)))
 }
 
 /// Exact area-share crosswalk of WKB polygons. Returns (area, cell, weight, intersection m², and per area:
@@ -435,8 +459,8 @@ fn wkb_slices<'a>(py: Python<'_>, data: &'a [u8], offsets: &'a [i64]) -> PyResul
 #[pyfunction]
 fn polygon_crosswalk<'py>(
     py: Python<'py>,
-    data: PyReadonlyArray1<'py, u8>,
-    offsets: PyReadonlyArray1<'py, i64>,
+    buffers: Vec<PyReadonlyArray1<'py, u8>>,
+    views: PyReadonlyArray1<'py, u8>,
     crs: &str,
     resolution_: i64,
 ) -> PyResult<(
@@ -450,7 +474,7 @@ fn polygon_crosswalk<'py>(
 )> {
     let res = resolution(py, resolution_)?;
     let crs = crs_of(py, crs)?;
-    let geoms = wkb_slices(py, data.as_slice()?, offsets.as_slice()?)?;
+    let geoms = wkb_slices(py, &buffers, &views)?;
     let x = run(py, || polygon::polygon_crosswalk(&geoms, crs, res))?;
     Ok((
         x.area.into_pyarray(py),
@@ -467,14 +491,14 @@ fn polygon_crosswalk<'py>(
 #[pyfunction]
 fn locate_points<'py>(
     py: Python<'py>,
-    data: PyReadonlyArray1<'py, u8>,
-    offsets: PyReadonlyArray1<'py, i64>,
+    buffers: Vec<PyReadonlyArray1<'py, u8>>,
+    views: PyReadonlyArray1<'py, u8>,
     crs: &str,
     lat: PyReadonlyArray1<'py, f64>,
     lng: PyReadonlyArray1<'py, f64>,
 ) -> PyResult<Arr<'py, u32>> {
     let crs = crs_of(py, crs)?;
-    let geoms = wkb_slices(py, data.as_slice()?, offsets.as_slice()?)?;
+    let geoms = wkb_slices(py, &buffers, &views)?;
     let (la, ln) = (lat.as_slice()?, lng.as_slice()?);
     Ok(run(py, || polygon::locate_points(&geoms, crs, la, ln))?.into_pyarray(py))
 }
@@ -627,6 +651,7 @@ fn is_release_build() -> bool {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(latlng_to_cell, m)?)?;
     m.add_function(wrap_pyfunction!(merge_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(code_runs, m)?)?;
     m.add_function(wrap_pyfunction!(bng_to_latlng, m)?)?;
     m.add_function(wrap_pyfunction!(validate_cells, m)?)?;
     m.add_function(wrap_pyfunction!(cell_resolutions, m)?)?;
