@@ -89,33 +89,36 @@ pub fn weighted_cell_sums(
         rows,
     } = grouped_rows(row_cell);
     let n_cells = cells.len();
-    // Each row's weight and area through its row number (both arrays stay in cache at crosswalk sizes).
-    let s_weight = |i: usize| row_weight[rows[i] as usize];
-    let s_area = |i: usize| row_area[rows[i] as usize] as usize;
-    let group_sum =
-        |f: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<f64> { sum_groups(&starts, n_cells, f) };
+    // Each row's term is computed in row order (sequential reads: a crosswalk's rows come by area), then
+    // gathered in group order: one random read per row and column.
+    let n = row_cell.len();
+    let terms = |f: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<f64> {
+        let t: Vec<f64> = (0..n).into_par_iter().with_min_len(1 << 14).map(f).collect();
+        sum_groups(&starts, n_cells, |i| t[rows[i] as usize])
+    };
+    let area = |r: usize| row_area[r] as usize;
     let ext: Vec<Vec<f64>> = extensive
         .iter()
-        .map(|col| sum_groups(&starts, n_cells, |i| s_weight(i) * col[s_area(i)]))
+        .map(|col| terms(&|r| row_weight[r] * col[area(r)]))
         .collect();
     let weight = match intensive_weight {
-        Some(p) => sum_groups(&starts, n_cells, |i| s_weight(i) * p[s_area(i)]),
-        None => sum_groups(&starts, n_cells, s_weight),
+        Some(p) => terms(&|r| row_weight[r] * p[area(r)]),
+        None => sum_groups(&starts, n_cells, |i| row_weight[rows[i] as usize]),
     };
     let int: Vec<Vec<f64>> = intensive
         .iter()
         .map(|col| {
             let num = match intensive_weight {
-                Some(p) => group_sum(&|i| {
-                    let a = s_area(i);
-                    let wp = s_weight(i) * p[a];
+                Some(p) => terms(&|r| {
+                    let a = area(r);
+                    let wp = row_weight[r] * p[a];
                     if wp == 0.0 {
                         0.0
                     } else {
                         wp * col[a]
                     }
                 }),
-                None => group_sum(&|i| s_weight(i) * col[s_area(i)]),
+                None => terms(&|r| row_weight[r] * col[area(r)]),
             };
             num.iter()
                 .zip(&weight)
@@ -189,27 +192,39 @@ fn grouped_rows(row_cell: &[u64]) -> Grouped {
     let header = first & !PAYLOAD;
     let cell_bits = 7 + 3 * res;
     let row_bits = bits_for(u32::try_from(row_cell.len()).unwrap_or(u32::MAX));
-    let uniform = (header >> 59) == 1
-        && cell_bits + row_bits <= 64
-        && row_cell
-            .par_iter()
-            .all(|&c| c & !PAYLOAD == header && c & low_ones == low_ones);
+    if (header >> 59) != 1 || cell_bits + row_bits > 64 {
+        return pairs();
+    }
+    // One pass: every cell of that one resolution (else the pairs are sorted), and the span of the cells
+    // relative to the smallest (fewer key bits, fewer radix passes).
+    let (uniform, lo, hi) = row_cell
+        .par_iter()
+        .fold(
+            || (true, u64::MAX, 0),
+            |(ok, l, h), &c| {
+                let v = (c & PAYLOAD) >> shift;
+                (
+                    ok & (c & !PAYLOAD == header) & (c & low_ones == low_ones),
+                    l.min(v),
+                    h.max(v),
+                )
+            },
+        )
+        .reduce(
+            || (true, u64::MAX, 0),
+            |a, b| (a.0 & b.0, a.1.min(b.1), a.2.max(b.2)),
+        );
     if !uniform {
         return pairs();
     }
-    // Cells relative to the smallest: fewer key bits, fewer radix passes.
-    let (lo, hi) = row_cell
-        .par_iter()
-        .map(|&c| (c & PAYLOAD) >> shift)
-        .fold(|| (u64::MAX, 0), |(l, h), v| (l.min(v), h.max(v)))
-        .reduce(|| (u64::MAX, 0), |a, b| (a.0.min(b.0), a.1.max(b.1)));
     let span_bits = 64 - (hi - lo).leading_zeros();
     let mut keys: Vec<u64> = row_cell
         .par_iter()
         .enumerate()
         .map(|(r, &c)| ((((c & PAYLOAD) >> shift) - lo) << row_bits) | r as u64)
         .collect();
-    radix_sort(&mut keys, span_bits.min(cell_bits) + row_bits);
+    // The keys come in row order: only the cell bits need sorting (stably).
+    radix_sort(&mut keys, row_bits, span_bits.min(cell_bits) + row_bits);
     let row_mask = (1u64 << row_bits) - 1;
     let mut g = Grouped {
         cells: Vec::new(),
@@ -230,27 +245,32 @@ fn grouped_rows(row_cell: &[u64]) -> Grouped {
     g
 }
 
-/// Sorts distinct keys below 2^bits: least-significant-digit radix sort, 11-bit digits (a pass per digit, each
-/// a histogram and a stable scatter), for 2^15 keys and more; smaller sets by comparison. Several times faster
-/// than a comparison sort on the packed (cell, row) keys, and the order is the same (the keys are distinct).
-fn radix_sort(keys: &mut Vec<u64>, bits: u32) {
-    if keys.len() < 1 << 15 {
+/// Sorts distinct keys whose bits below `from` are already ascending in the slice (the row numbers of keys built
+/// in row order) and whose bits from `from` up are below 2^`to`: a least-significant-digit radix sort on bits
+/// `from..to` only (a stable scatter per digit of up to 12 bits, 4,096 counters that stay in cache, all the
+/// digits' histograms counted in one read), for 2^15 keys and more; smaller sets by comparison. The order is
+/// that of a full sort (stability keeps the low bits ascending within equal high bits).
+fn radix_sort(keys: &mut Vec<u64>, from: u32, to: u32) {
+    if keys.len() < 1 << 15 || to <= from {
         keys.sort_unstable();
         return;
     }
-    const DIGIT: u32 = 11;
-    const BUCKETS: usize = 1 << DIGIT;
+    let passes = (to - from).div_ceil(12);
+    let digit = (to - from).div_ceil(passes);
+    let buckets = 1usize << digit;
+    let mask = (buckets - 1) as u64;
+    let mut counts = vec![0usize; buckets * passes as usize];
+    for &k in keys.iter() {
+        for p in 0..passes as usize {
+            counts[p * buckets + ((k >> (from + p as u32 * digit)) & mask) as usize] += 1;
+        }
+    }
     let mut buf = vec![0u64; keys.len()];
-    let mut shift = 0;
-    while shift < bits {
-        let mut count = [0usize; BUCKETS];
-        for &k in keys.iter() {
-            count[((k >> shift) as usize) & (BUCKETS - 1)] += 1;
-        }
+    for (p, count) in counts.chunks_mut(buckets).enumerate() {
         if count.contains(&keys.len()) {
-            shift += DIGIT; // every key has the same digit here: nothing moves
-            continue;
+            continue; // every key has the same digit here: nothing moves
         }
+        let shift = from + p as u32 * digit;
         let mut pos = 0;
         for c in count.iter_mut() {
             let n = *c;
@@ -258,12 +278,11 @@ fn radix_sort(keys: &mut Vec<u64>, bits: u32) {
             pos += n;
         }
         for &k in keys.iter() {
-            let d = ((k >> shift) as usize) & (BUCKETS - 1);
+            let d = ((k >> shift) & mask) as usize;
             buf[count[d]] = k;
             count[d] += 1;
         }
         std::mem::swap(keys, &mut buf);
-        shift += DIGIT;
     }
 }
 
