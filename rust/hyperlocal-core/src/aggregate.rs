@@ -93,7 +93,11 @@ pub fn weighted_cell_sums(
     // gathered in group order: one random read per row and column.
     let n = row_cell.len();
     let terms = |f: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<f64> {
-        let t: Vec<f64> = (0..n).into_par_iter().with_min_len(1 << 14).map(f).collect();
+        let t: Vec<f64> = (0..n)
+            .into_par_iter()
+            .with_min_len(1 << 14)
+            .map(f)
+            .collect();
         sum_groups(&starts, n_cells, |i| t[rows[i] as usize])
     };
     let area = |r: usize| row_area[r] as usize;

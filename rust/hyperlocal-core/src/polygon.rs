@@ -1094,7 +1094,10 @@ fn spatial_order(geoms: &[&[u8]], crs: Crs) -> Vec<usize> {
             .map(|(i, g)| (first_vertex_key(g, crs) << IDX) | i as u64)
             .collect();
         keys.par_sort_unstable();
-        return keys.iter().map(|k| (k & ((1 << IDX) - 1)) as usize).collect();
+        return keys
+            .iter()
+            .map(|k| (k & ((1 << IDX) - 1)) as usize)
+            .collect();
     }
     let mut order: Vec<(u64, usize)> = geoms
         .par_iter()

@@ -284,7 +284,8 @@ fn candidate_pairs_padded(
     // boxes overlapping box k, as a bit mask built by a branch-free (vectorisable) loop over the later boxes.
     if order.len() <= 64 {
         let n = order.len();
-        let (mut lo, mut hi, mut olo, mut ohi) = ([0.0f64; 64], [0.0f64; 64], [0.0f64; 64], [0.0f64; 64]);
+        let (mut lo, mut hi, mut olo, mut ohi) =
+            ([0.0f64; 64], [0.0f64; 64], [0.0f64; 64], [0.0f64; 64]);
         for (k, o) in order.iter().enumerate() {
             (lo[k], hi[k], olo[k], ohi[k]) = (o.0, o.1, o.2, o.3);
         }

@@ -22,7 +22,7 @@ impl<'a> Views<'a> {
             arg: what.into(),
             message: "malformed Arrow binary views".into(),
         };
-        if views.len() % 16 != 0 {
+        if !views.len().is_multiple_of(16) {
             return Err(bad());
         }
         for v in views.chunks_exact(16) {
@@ -63,7 +63,10 @@ impl<'a> Views<'a> {
     /// buffers): the lengths and prefixes first, then the bytes.
     #[inline]
     fn same(&self, i: usize, other: &Views<'_>, j: usize) -> bool {
-        let (a, b) = (&self.views[16 * i..16 * i + 8], &other.views[16 * j..16 * j + 8]);
+        let (a, b) = (
+            &self.views[16 * i..16 * i + 8],
+            &other.views[16 * j..16 * j + 8],
+        );
         a == b && self.get(i) == other.get(j)
     }
 
@@ -147,7 +150,10 @@ mod tests {
             let r = Views::new(&rv, vec![&rd], "rows").unwrap_or_else(|e| unreachable!("{e}"));
             assert_eq!(runs_of(&r, &c), want, "{rows:?}");
         };
-        check(&["E00000001", long, long, "E00000003", "E00000003"], Some(vec![1, 2, 2]));
+        check(
+            &["E00000001", long, long, "E00000003", "E00000003"],
+            Some(vec![1, 2, 2]),
+        );
         check(&["E00000001", long, "E00000003"], Some(vec![1, 1, 1]));
         // An area missing, out of order, split in two runs, an extra code, or a long code differing after its
         // prefix: not runs of the codes.

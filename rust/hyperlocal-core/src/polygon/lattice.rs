@@ -981,7 +981,12 @@ mod tests {
         // Cells entered in a scrambled order (so vertices come from every kind of neighbour), and cells 64
         // apart (the same slot): every hexagon the table gives is the directly projected one, bit for bit,
         // and so is every index.
-        let ring = vec![(53.40, -2.30), (53.40, -2.20), (53.50, -2.20), (53.50, -2.30)];
+        let ring = vec![
+            (53.40, -2.30),
+            (53.40, -2.20),
+            (53.50, -2.20),
+            (53.50, -2.30),
+        ];
         let p = super::super::tests_support::projected(&ring);
         for res in [8u8, 10] {
             let lat = Lattice::for_area(&p, res).expect("inside face 3");
@@ -1001,8 +1006,16 @@ mod tests {
                     let h = *cached(&lat, &mut cache, c);
                     let want = lat.hex(c.0, c.1);
                     for k in 0..6 {
-                        assert_eq!(h[k].0.to_bits(), want[k].0.to_bits(), "res {res} {c:?} round {round}");
-                        assert_eq!(h[k].1.to_bits(), want[k].1.to_bits(), "res {res} {c:?} round {round}");
+                        assert_eq!(
+                            h[k].0.to_bits(),
+                            want[k].0.to_bits(),
+                            "res {res} {c:?} round {round}"
+                        );
+                        assert_eq!(
+                            h[k].1.to_bits(),
+                            want[k].1.to_bits(),
+                            "res {res} {c:?} round {round}"
+                        );
                     }
                     assert_eq!(cached_index(&lat, &mut cache, c), lat.index(c.0, c.1));
                 }
