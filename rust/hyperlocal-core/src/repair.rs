@@ -280,8 +280,19 @@ fn candidate_pairs_padded(
             }
         })
         .collect();
-    // Up to 64 segments (a generalised LSOA has ~45) all pairs are cheaper than sorting for a sweep: the
-    // boxes overlapping box k, as a bit mask built by a branch-free (vectorisable) loop over the later boxes.
+    // Up to 64 segments (a generalised LSOA has ~45) all pairs are cheaper than sorting for a sweep. Up to 16,
+    // a plain double loop; above, the boxes overlapping box k as a bit mask built by a branch-free
+    // (vectorisable) loop over the later boxes' coordinates, copied into arrays.
+    if order.len() <= 16 {
+        for (k, &(lo, hi, olo, ohi, i)) in order.iter().enumerate() {
+            for &(lo2, hi2, olo2, ohi2, j) in &order[k + 1..] {
+                if ((lo2 <= hi) & (lo <= hi2) & (olo2 <= ohi) & (olo <= ohi2)) && !f(i, j) {
+                    return;
+                }
+            }
+        }
+        return;
+    }
     if order.len() <= 64 {
         let n = order.len();
         let (mut lo, mut hi, mut olo, mut ohi) =
