@@ -466,6 +466,7 @@ struct Projected {
     loops: Vec<(Vec<Pt>, f64)>,
     /// Input rings in lat/lng and the same rings projected (for walking the boundary).
     rings_ll: Vec<Vec<Pt>>,
+    /// Empty when `loops_are_rings` (the rings are then the loops): read them through [`Projected::rings_xy`].
     rings_xy: Vec<Vec<Pt>>,
     bbox: (f64, f64, f64, f64), // lat_min, lat_max, lng_min, lng_max (longitudes unwrapped)
     /// The smaller side of the projected bounding box (m).
@@ -476,6 +477,20 @@ struct Projected {
     /// `loops` are `rings_xy` themselves (in the same order), with their factors: the projected rings are a
     /// valid polygon, so no repair was needed.
     loops_are_rings: bool,
+}
+
+impl Projected {
+    /// The projected rings (the same order as `rings_ll`).
+    fn rings_xy(&self) -> impl Iterator<Item = &[Pt]> + '_ {
+        let own = self
+            .loops
+            .iter()
+            .take(if self.loops_are_rings { usize::MAX } else { 0 });
+        self.rings_xy
+            .iter()
+            .map(Vec::as_slice)
+            .chain(own.map(|l| l.0.as_slice()))
+    }
 }
 
 fn project(polys: Vec<Poly>) -> std::result::Result<Projected, GeomIssue> {
@@ -533,38 +548,40 @@ fn project(polys: Vec<Poly>) -> std::result::Result<Projected, GeomIssue> {
     let (valid_xy, clear) =
         crate::repair::is_valid_clear(&xys, if polar { f64::NAN } else { BOW_KAPPA });
     let repaired = degenerate || !((valid_xy && clear) || crate::repair::is_valid(&raws));
-    let loops: Vec<(Vec<Pt>, f64)> = if !valid_xy {
-        crate::repair::repair(&xys)
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in xys.iter().flatten().flatten() {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    // A valid area's loops are its projected rings themselves (moved, not copied: `rings_xy` stays empty).
+    let (loops, rings_xy): (Vec<(Vec<Pt>, f64)>, Vec<Vec<Pt>>) = if !valid_xy {
+        let loops = crate::repair::repair(&xys)
             .into_iter()
             .map(|l| (l, 1.0))
-            .collect()
+            .collect();
+        (loops, xys.into_iter().flatten().collect())
     } else {
-        let mut loops = Vec::new();
-        for p in &xys {
-            for (k, r) in p.iter().enumerate() {
+        let mut loops = Vec::with_capacity(xys.iter().map(Vec::len).sum());
+        for p in xys {
+            for (k, r) in p.into_iter().enumerate() {
                 // Factor sign × orientation, so that the clipped signed areas add up to the ring's area.
                 let sign = if k == 0 { 1.0 } else { -1.0 };
-                let orient = if signed_area(r) < 0.0 { -1.0 } else { 1.0 };
-                loops.push((r.clone(), sign * orient));
+                let orient = if signed_area(&r) < 0.0 { -1.0 } else { 1.0 };
+                loops.push((r, sign * orient));
             }
         }
-        loops
+        (loops, Vec::new())
     };
     let area_m2 = loops
         .iter()
         .map(|(l, f)| f * signed_area(l))
         .sum::<f64>()
         .max(0.0);
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in xys.iter().flatten().flatten() {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-    }
     Ok(Projected {
         proj,
         region,
         loops,
         rings_ll,
-        rings_xy: xys.into_iter().flatten().collect(),
+        rings_xy,
         bbox,
         min_span_m: (x1 - x0).min(y1 - y0).max(0.0),
         area_m2,
@@ -781,7 +798,7 @@ fn exit_t(h: &[Pt], a: Pt, b: Pt) -> Option<f64> {
 fn boundary_cells(p: &Projected, res: Resolution, hexes: &mut Hexes<'_>) -> Vec<CellIndex> {
     let mut cells: Vec<CellIndex> = Vec::new();
     let step_m = 0.3 * AVG_EDGE_M[usize::from(u8::from(res))];
-    for (ring_ll, ring_xy) in p.rings_ll.iter().zip(&p.rings_xy) {
+    for (ring_ll, ring_xy) in p.rings_ll.iter().zip(p.rings_xy()) {
         let n = ring_ll.len();
         if n == 0 {
             continue;

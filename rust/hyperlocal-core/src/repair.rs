@@ -246,7 +246,7 @@ struct Seg {
 /// All pairs of segments whose bounding boxes meet, in a deterministic order: a sweep along the longer side
 /// of the bounding box of all of them (so a long thin polygon does not compare every pair).
 fn candidate_pairs(segs: &[Seg], f: impl FnMut(usize, usize) -> bool) {
-    candidate_pairs_padded(segs, |_| 0.0, f);
+    candidate_pairs_padded(segs, |_| 0.0, &mut Vec::new(), f);
 }
 
 /// [`candidate_pairs`] with each segment's box grown by `pad(segment)` on every side: a sweep along the longer
@@ -255,6 +255,7 @@ fn candidate_pairs(segs: &[Seg], f: impl FnMut(usize, usize) -> bool) {
 fn candidate_pairs_padded(
     segs: &[Seg],
     pad: impl Fn(&Seg) -> f64,
+    order: &mut Vec<Boxed>,
     mut f: impl FnMut(usize, usize) -> bool,
 ) {
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
@@ -265,21 +266,17 @@ fn candidate_pairs_padded(
         y1 = y1.max(s.a.1.max(s.b.1));
     }
     let along_y = y1 - y0 > x1 - x0;
-    // (sweep lo, sweep hi, other lo, other hi, index)
-    let mut order: Vec<(f64, f64, f64, f64, usize)> = segs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let d = pad(s);
-            let (xl, xh) = (s.a.0.min(s.b.0) - d, s.a.0.max(s.b.0) + d);
-            let (yl, yh) = (s.a.1.min(s.b.1) - d, s.a.1.max(s.b.1) + d);
-            if along_y {
-                (yl, yh, xl, xh, i)
-            } else {
-                (xl, xh, yl, yh, i)
-            }
-        })
-        .collect();
+    order.clear();
+    order.extend(segs.iter().enumerate().map(|(i, s)| {
+        let d = pad(s);
+        let (xl, xh) = (s.a.0.min(s.b.0) - d, s.a.0.max(s.b.0) + d);
+        let (yl, yh) = (s.a.1.min(s.b.1) - d, s.a.1.max(s.b.1) + d);
+        if along_y {
+            (yl, yh, xl, xh, i)
+        } else {
+            (xl, xh, yl, yh, i)
+        }
+    }));
     // Up to 64 segments (a generalised LSOA has ~45) all pairs are cheaper than sorting for a sweep. Up to 16,
     // a plain double loop; above, the boxes overlapping box k as a bit mask built by a branch-free
     // (vectorisable) loop over the later boxes' coordinates, copied into arrays.
@@ -332,6 +329,9 @@ fn candidate_pairs_padded(
         }
     }
 }
+
+/// A segment's padded box for the sweep: (sweep lo, sweep hi, other lo, other hi, segment index).
+type Boxed = (f64, f64, f64, f64, usize);
 
 /// Crossing-number point in ring test (the point is assumed off the ring).
 fn in_ring(ring: &[Pt], p: Pt) -> bool {
@@ -403,6 +403,24 @@ pub(crate) fn is_valid_clear(polys: &[Vec<Vec<Pt>>], kappa: f64) -> (bool, bool)
 }
 
 fn validity(polys: &[Vec<Vec<Pt>>], kappa: Option<f64>) -> (bool, bool) {
+    // The segment and box buffers are reused from call to call by each thread (taken, so a nested call
+    // would simply start with empty ones).
+    type Buffers = (Vec<Seg>, Vec<Boxed>);
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
+    }
+    let (mut segs, mut order) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let out = validity_with(polys, kappa, &mut segs, &mut order);
+    BUFFERS.with(|b| *b.borrow_mut() = (segs, order));
+    out
+}
+
+fn validity_with(
+    polys: &[Vec<Vec<Pt>>],
+    kappa: Option<f64>,
+    segs: &mut Vec<Seg>,
+    order: &mut Vec<Boxed>,
+) -> (bool, bool) {
     let mut rings: Vec<(&[Pt], usize, bool)> = Vec::new(); // (points, polygon, is hole)
     for (p, poly) in polys.iter().enumerate() {
         for (k, r) in poly.iter().enumerate() {
@@ -412,7 +430,7 @@ fn validity(polys: &[Vec<Vec<Pt>>], kappa: Option<f64>) -> (bool, bool) {
             rings.push((r.as_slice(), p, k > 0));
         }
     }
-    let mut segs = Vec::with_capacity(rings.iter().map(|r| r.0.len()).sum());
+    segs.clear();
     for (ri, (r, _, _)) in rings.iter().enumerate() {
         for (i, (&a, &b)) in r.iter().zip(r.iter().skip(1).chain(r.first())).enumerate() {
             segs.push(Seg {
@@ -433,7 +451,7 @@ fn validity(polys: &[Vec<Vec<Pt>>], kappa: Option<f64>) -> (bool, bool) {
             k * ((s.b.0 - s.a.0).powi(2) + (s.b.1 - s.a.1).powi(2)) / 8.0
         })
     };
-    candidate_pairs_padded(&segs, bow, |i, j| {
+    candidate_pairs_padded(segs, bow, order, |i, j| {
         let (s, t) = (&segs[i], &segs[j]);
         let gap = || bow(s) + bow(t);
         if s.ring == t.ring {

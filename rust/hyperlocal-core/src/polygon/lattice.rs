@@ -147,8 +147,7 @@ impl Lattice {
         let (lat0, lng0) = (0.5 * (p.bbox.0 + p.bbox.1), 0.5 * (p.bbox.2 + p.bbox.3));
         let o = p.proj.fwd((lat0, lng0));
         let d2max = p
-            .rings_xy
-            .iter()
+            .rings_xy()
             .flatten()
             .map(|q| (q.0 - o.0) * (q.0 - o.0) + (q.1 - o.1) * (q.1 - o.1))
             .fold(0.0f64, f64::max);
@@ -483,6 +482,9 @@ pub(super) struct Scratch {
     crossings: Vec<Crossing>,
     /// Coverage at lattice vertices no ring passes through, by [`vertex_id`].
     vcov: std::collections::HashMap<u64, f64, super::CellBuild>,
+    /// The walk's cells and the per-cell sums of pieces (their buffers reused from area to area).
+    cells: Vec<(i32, i32)>,
+    sums: Vec<f64>,
 }
 
 /// Position of point `x` along the edge from `v` to `u`, as a fraction of the edge.
@@ -516,10 +518,11 @@ fn walk(
     green: bool,
     scratch: &mut Scratch,
 ) -> Option<Vec<(i32, i32)>> {
-    let mut cells: Vec<(i32, i32)> = Vec::new();
+    let mut cells = std::mem::take(&mut scratch.cells);
+    cells.clear();
     scratch.pieces.clear();
     scratch.crossings.clear();
-    for (ring, (ring_ll, ring_xy)) in p.rings_ll.iter().zip(&p.rings_xy).enumerate() {
+    for (ring, (ring_ll, ring_xy)) in p.rings_ll.iter().zip(p.rings_xy()).enumerate() {
         let n = ring_ll.len();
         if n == 0 {
             continue;
@@ -666,7 +669,9 @@ fn green_areas(
     scratch: &mut Scratch,
     out: &mut Vec<(u64, f64)>,
 ) -> Option<()> {
-    let mut sums = vec![0.0f64; cells.len()];
+    let mut sums = std::mem::take(&mut scratch.sums);
+    sums.clear();
+    sums.resize(cells.len(), 0.0);
     for &((b, a), v) in &scratch.pieces {
         let i = cells.binary_search_by_key(&(b, a), |&(a, b)| (b, a)).ok()?;
         sums[i] += v;
@@ -747,6 +752,7 @@ fn green_areas(
             out.push((cached_index(lat, cache, (a, b)), area));
         }
     }
+    scratch.sums = sums;
     Some(())
 }
 
@@ -764,7 +770,7 @@ pub(super) fn area_cells(
     out: &mut Vec<(u64, f64)>,
 ) -> bool {
     let start = out.len();
-    let green = p.loops_are_rings && p.loops.len() == p.rings_xy.len();
+    let green = p.loops_are_rings && p.loops.len() == p.rings_ll.len();
     let Some(boundary) = walk(p, lat, cache, green, scratch) else {
         return false;
     };
@@ -773,6 +779,7 @@ pub(super) fn area_cells(
         // Σ of the cells = the polygon's area, to rounding: else clip after all.
         let total: f64 = out[start..].iter().map(|r| r.1).sum();
         if (total - p.area_m2).abs() <= 1e-9 * p.area_m2 + 1e-3 {
+            scratch.cells = boundary;
             return true;
         }
     }
@@ -790,6 +797,7 @@ pub(super) fn area_cells(
         }
     }
     fill(p, lat, cache, &boundary, out);
+    scratch.cells = boundary;
     true
 }
 
@@ -912,6 +920,7 @@ mod tests {
     /// The same, boundary cells clipped (Sutherland–Hodgman).
     fn clipped(p: &Projected, lat: &Lattice) -> BTreeMap<u64, f64> {
         let mut q = p.clone();
+        q.rings_xy = p.rings_xy().map(<[Pt]>::to_vec).collect();
         q.loops_are_rings = false;
         let (mut cache, mut scratch, mut out) =
             (HexCache::default(), Scratch::default(), Vec::new());
