@@ -553,7 +553,8 @@ fn project(polys: Vec<Poly>) -> std::result::Result<Projected, GeomIssue> {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
     // A valid area's loops are its projected rings themselves (moved, not copied: `rings_xy` stays empty).
-    let (loops, rings_xy): (Vec<(Vec<Pt>, f64)>, Vec<Vec<Pt>>) = if !valid_xy {
+    type Loops = Vec<(Vec<Pt>, f64)>;
+    let (loops, rings_xy): (Loops, Vec<Vec<Pt>>) = if !valid_xy {
         let loops = crate::repair::repair(&xys)
             .into_iter()
             .map(|l| (l, 1.0))
