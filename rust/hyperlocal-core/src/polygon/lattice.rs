@@ -67,8 +67,8 @@ pub(super) fn key(face: usize, a: i32, b: i32) -> u64 {
 
 #[inline]
 fn unit(lat_deg: f64, lng_deg: f64) -> [f64; 3] {
-    let (sla, cla) = lat_deg.to_radians().sin_cos();
-    let (sln, cln) = lng_deg.to_radians().sin_cos();
+    let (sla, cla) = crate::trig::sin_cos(lat_deg.to_radians());
+    let (sln, cln) = crate::trig::sin_cos(lng_deg.to_radians());
     [cla * cln, cla * sln, sla]
 }
 
