@@ -58,7 +58,7 @@ pub(crate) fn sin_cos(x: f64) -> (f64, f64) {
     if x.abs() <= std::f64::consts::FRAC_PI_4 {
         return (k_sin(x), k_cos(x));
     }
-    if !(x.abs() < 8.0e5) {
+    if x.is_nan() || x.abs() >= 8.0e5 {
         return x.sin_cos(); // far outside the callers' range (or not finite): the library's own reduction
     }
     let (r, q) = reduce(x);
@@ -77,7 +77,7 @@ pub(crate) fn sin(x: f64) -> f64 {
     if x.abs() <= std::f64::consts::FRAC_PI_4 {
         return k_sin(x);
     }
-    if !(x.abs() < 8.0e5) {
+    if x.is_nan() || x.abs() >= 8.0e5 {
         return x.sin();
     }
     let (r, q) = reduce(x);
