@@ -450,7 +450,8 @@ fn code_runs<'py>(
 ) -> PyResult<Option<Arr<'py, u32>>> {
     let rows = views_of(py, &row_buffers, &row_views, "crosswalk codes")?;
     let codes = views_of(py, &code_buffers, &code_views, "codes")?;
-    let runs = run(py, || Ok(hyperlocal_core::views::runs_of(&rows, &codes)))?;
+    // Quick (a pass over the views): on this thread, without a job on the pool.
+    let runs = py.detach(|| hyperlocal_core::views::runs_of(&rows, &codes));
     Ok(runs.map(|r| r.into_pyarray(py)))
 }
 
