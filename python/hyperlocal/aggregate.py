@@ -44,7 +44,11 @@ def _names(x: str | Sequence[str]) -> list[str]:
 def _numeric(df: pl.DataFrame, col: str, *, nonneg: bool, codes: pl.Series | None = None) -> np.ndarray:
     """A column as contiguous float64; nulls, NaN, infinities (and negatives for counts) are an error that names
     the rows and, when ``codes`` is given, their area codes."""
-    s = df.get_column(col)
+    return _numeric_series(df.get_column(col), col, nonneg=nonneg, codes=codes)
+
+
+def _numeric_series(s: pl.Series, col: str, *, nonneg: bool, codes: pl.Series | None = None) -> np.ndarray:
+    """:func:`_numeric` of a column already taken out of its frame."""
     if not (s.dtype.is_numeric() or s.dtype == pl.Null):
         raise InvalidInputError(f"{col}: expected a numeric column, got {s.dtype}")
     if s.dtype.is_integer() and s.null_count() == 0 and not (nonneg and len(s) and s.min() < 0):  # type: ignore[operator]
@@ -157,35 +161,30 @@ def apportion(
     ints = [_numeric(values, c, nonneg=False, codes=codes) for c in intensive]
     p = _numeric(values, weight, nonneg=True, codes=codes) if weight else None
 
-    xw = crosswalk.select(code, "cell", "weight")
-    if xw.height == values.height and xw.schema[code] == codes.dtype and xw[code].equals(codes):
+    xw_code, cell, wcol = (crosswalk.get_column(c) for c in (code, "cell", "weight"))
+    if crosswalk.height == values.height and xw_code.dtype == codes.dtype and xw_code.equals(codes):
         # The crosswalk lists the same areas in the same order, one row each (a centroid crosswalk of this very
         # table): row i is area i, no join needed.
-        rows = xw.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__area"))
-    elif (runs := _runs_of(xw[code], codes)) is not None:
+        area = np.arange(crosswalk.height, dtype=np.uint32)
+    elif (by_runs := _area_by_runs(xw_code, codes)) is not None:
         # The crosswalk lists the areas of ``values`` in its order, each area's rows together (a crosswalk of
         # this very table): area i is the i-th run of codes, no join needed (the codes are unique, so each
         # appears in one run only: the join would give the same rows in the same order).
-        rows = xw.with_columns(series_from_numpy("__area", np.repeat(np.arange(len(runs), dtype=np.uint32), runs)))
+        area = by_runs
     else:
-        rows = _join_rows(values, xw, code)
-    check_no_nulls(rows["cell"], "crosswalk['cell']")
-    _numeric(rows, "weight", nonneg=True)
+        rows = _join_rows(values, crosswalk.select(code, "cell", "weight"), code)
+        cell, wcol, area = rows["cell"], rows["weight"], np.ascontiguousarray(rows["__area"].to_numpy())
+    check_no_nulls(cell, "crosswalk['cell']")
+    w = _numeric_series(wcol, "weight", nonneg=True)
     cells, e_out, i_out, wsum = _core.weighted_cell_sums(
-        np.ascontiguousarray(rows["cell"].cast(pl.UInt64).to_numpy()),
-        np.ascontiguousarray(rows["__area"].to_numpy()),
-        np.ascontiguousarray(rows["weight"].cast(pl.Float64).to_numpy()),
-        values.height,
-        ext,
-        ints,
-        p,
+        np.ascontiguousarray(cell.cast(pl.UInt64).to_numpy()), area, w, values.height, ext, ints, p
     )
     return _assemble(cells, e_out, i_out, wsum, extensive, intensive, weight)
 
 
-def _runs_of(xw_codes: pl.Series, codes: pl.Series) -> np.ndarray | None:
-    """Lengths of the runs of equal codes in ``xw_codes`` when the runs' codes are exactly ``codes`` in order
-    (``codes`` unique), else None."""
+def _area_by_runs(xw_codes: pl.Series, codes: pl.Series) -> np.ndarray | None:
+    """The index in ``codes`` (unique) of each row of ``xw_codes`` when its runs of equal codes are exactly
+    ``codes`` in order, else None."""
     if xw_codes.dtype != codes.dtype or xw_codes.len() < codes.len():
         return None
     if codes.dtype == pl.String and xw_codes.null_count() == 0:
@@ -195,7 +194,8 @@ def _runs_of(xw_codes: pl.Series, codes: pl.Series) -> np.ndarray | None:
     value = rle.struct.field("value")
     if value.len() != codes.len() or not value.equals(codes):
         return None
-    return np.ascontiguousarray(rle.struct.field("len").to_numpy())
+    runs = rle.struct.field("len").to_numpy()
+    return np.repeat(np.arange(len(runs), dtype=np.uint32), runs)
 
 
 def _join_rows(values: pl.DataFrame, xw: pl.DataFrame, code: str) -> pl.DataFrame:

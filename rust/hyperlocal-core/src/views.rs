@@ -84,8 +84,9 @@ impl<'a> Views<'a> {
 }
 
 /// When `rows` lists exactly the values of `codes` in order, each as one run of equal values (a table's rows
-/// grouped by its unique codes, e.g. a crosswalk of that very table), the runs' lengths; else None.
-pub fn runs_of(rows: &Views<'_>, codes: &Views<'_>) -> Option<Vec<u32>> {
+/// grouped by its unique codes, e.g. a crosswalk of that very table), the index in `codes` of each row's value
+/// (its run's number); else None.
+pub fn run_index(rows: &Views<'_>, codes: &Views<'_>) -> Option<Vec<u32>> {
     let (n, m) = (rows.len(), codes.len());
     if n < m {
         return None;
@@ -93,31 +94,28 @@ pub fn runs_of(rows: &Views<'_>, codes: &Views<'_>) -> Option<Vec<u32>> {
     if m == 0 {
         return (n == 0).then(Vec::new);
     }
-    let mut runs = Vec::with_capacity(m);
     if !rows.same(0, codes, 0) {
         return None;
     }
-    let (mut k, mut start) = (0usize, 0usize);
+    let mut index = Vec::with_capacity(n);
+    index.push(0u32);
+    let mut k = 0usize;
     // Most neighbours are the same view (rows of one area): one 16-byte comparison each.
     let mut prev = rows.raw(0);
     for (i, v) in rows.views.chunks_exact(16).enumerate().skip(1) {
         let mut b = [0u8; 16];
         b.copy_from_slice(v);
         let cur = u128::from_le_bytes(b);
-        if cur == prev || rows.same(i, rows, i - 1) {
-            prev = cur;
-            continue;
+        if !(cur == prev || rows.same(i, rows, i - 1)) {
+            k += 1;
+            if k >= m || !rows.same(i, codes, k) {
+                return None;
+            }
         }
         prev = cur;
-        runs.push((i - start) as u32);
-        k += 1;
-        if k >= m || !rows.same(i, codes, k) {
-            return None;
-        }
-        start = i;
+        index.push(k as u32);
     }
-    runs.push((n - start) as u32);
-    (k + 1 == m).then_some(runs)
+    (k + 1 == m).then_some(index)
 }
 
 #[cfg(test)]
@@ -153,7 +151,13 @@ mod tests {
         let check = |rows: &[&str], want: Option<Vec<u32>>| {
             let (rv, rd) = build(rows);
             let r = Views::new(&rv, vec![&rd], "rows").unwrap_or_else(|e| unreachable!("{e}"));
-            assert_eq!(runs_of(&r, &c), want, "{rows:?}");
+            // Run lengths of the index.
+            let got = run_index(&r, &c).map(|ix| {
+                let mut runs = vec![0u32; c.len()];
+                ix.iter().for_each(|&k| runs[k as usize] += 1);
+                runs
+            });
+            assert_eq!(got, want, "{rows:?}");
         };
         check(
             &["E00000001", long, long, "E00000003", "E00000003"],

@@ -438,8 +438,8 @@ fn wkb_slices<'a>(
     Ok((0..v.len()).map(|i| v.get(i)).collect())
 }
 
-/// Lengths of the runs of equal values in `rows` when they are exactly the values of `codes` in order (both
-/// String columns as Arrow views), else None: a crosswalk of this very table, read without a join.
+/// The index in `codes` of each row's value when `rows` lists the values of `codes` in order, each as one run
+/// (both String columns as Arrow views), else None: a crosswalk of this very table, read without a join.
 #[pyfunction]
 fn code_runs<'py>(
     py: Python<'py>,
@@ -451,7 +451,7 @@ fn code_runs<'py>(
     let rows = views_of(py, &row_buffers, &row_views, "crosswalk codes")?;
     let codes = views_of(py, &code_buffers, &code_views, "codes")?;
     // Quick (a pass over the views): on this thread, without a job on the pool.
-    let runs = py.detach(|| hyperlocal_core::views::runs_of(&rows, &codes));
+    let runs = py.detach(|| hyperlocal_core::views::run_index(&rows, &codes));
     Ok(runs.map(|r| r.into_pyarray(py)))
 }
 
