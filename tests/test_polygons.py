@@ -12,10 +12,10 @@ import hyperlocal as hl
 import numpy as np
 import polars as pl
 import pyproj
-from polars.testing import assert_frame_equal
 import pytest
 import shapely
 from hyperlocal.exceptions import InvalidInputError, SkippedRowsWarning
+from polars.testing import assert_frame_equal
 
 
 @pytest.fixture(scope="module")
@@ -561,9 +561,8 @@ def test_geometry_read_zero_copy_from_any_chunking_or_slice() -> None:
     chunked = pl.concat([areas.slice(0, 3), areas.slice(3)], rechunk=False)
     assert chunked["geometry"].n_chunks() == 2
     assert_frame_equal(hl.crosswalk(chunked, resolution=9, method="area", crs="EPSG:4326"), whole)
-    large = pl.from_arrow(
-        pa.table({"code": areas["code"].to_list(), "geometry": pa.array(areas["geometry"].to_list(), pa.large_binary())})
-    )
+    geometry = pa.array(areas["geometry"].to_list(), pa.large_binary())
+    large = pl.from_arrow(pa.table({"code": areas["code"].to_list(), "geometry": geometry}))
     assert isinstance(large, pl.DataFrame)
     assert_frame_equal(hl.crosswalk(large, resolution=9, method="area", crs="EPSG:4326"), whole)
     short = areas.with_columns(
