@@ -333,6 +333,8 @@ struct HexSlot {
     region: u64,
     /// H3 index, 0 until asked for.
     index: u64,
+    /// Area of `hex` (m²).
+    area: f64,
     epoch: u32,
     res: u8,
     hex: [Pt; 6],
@@ -344,6 +346,7 @@ impl Default for HexCache {
             key: 0,
             region: 0,
             index: 0,
+            area: 0.0,
             epoch: 0,
             res: 0,
             hex: [(0.0, 0.0); 6],
@@ -394,6 +397,7 @@ impl HexCache {
                 key: key(lat.face, c.0, c.1),
                 region: lat.region,
                 index: 0,
+                area: signed_area(&hex),
                 epoch: self.epoch,
                 res: lat.res,
                 hex,
@@ -705,7 +709,13 @@ fn green_areas(
             let before = &cell[ranges[prev]..ranges[prev + 1]];
             e.first().is_none_or(|c| c.s > NEAR) && before.last().is_none_or(|c| c.s < 1.0 - NEAR)
         };
-        let h = *cached(lat, cache, (a, b));
+        let (h, full, index) = {
+            let s = cache.slot(lat, (a, b));
+            if s.index == 0 {
+                s.index = lat.index(a, b);
+            }
+            (s.hex, s.area, s.index)
+        };
         let known = (!small)
             .then(|| {
                 (0..6).find_map(|j| {
@@ -727,7 +737,7 @@ fn green_areas(
         let o = h[0];
         let mut twice = sums[ci];
         for step in 0..6 {
-            let e = (j0 + step) % 6;
+            let e = if j0 + step >= 6 { j0 + step - 6 } else { j0 + step };
             if !small && clean(e) {
                 vcov.insert(vertex_id(lat, (a, b), e), cov);
             }
@@ -737,19 +747,18 @@ fn green_areas(
                 x = c.x;
                 cov += c.w;
             }
-            twice += cov * super::cross(o, x, h[(e + 1) % 6]);
+            twice += cov * super::cross(o, x, h[if e == 5 { 0 } else { e + 1 }]);
         }
         if (cov - start).abs() > 0.5 {
             return None;
         }
         let area = 0.5 * twice;
-        let full = signed_area(&h);
         let tol = 1e-9 * full + 1e-6;
         if !(-tol..=full + tol).contains(&area) {
             return None;
         }
         if area > 0.0 {
-            out.push((cached_index(lat, cache, (a, b)), area));
+            out.push((index, area));
         }
     }
     scratch.sums = sums;
