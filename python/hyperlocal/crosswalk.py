@@ -324,14 +324,13 @@ def _area(
     codes: pl.Series, data: list[np.ndarray], views: np.ndarray, crs: str, res: int
 ) -> tuple[pl.DataFrame, Callable[[], pl.DataFrame]]:
     """The area crosswalk, and a function building its audit columns (only when they are asked for)."""
-    area, cell, weight, isect, area_m2, repaired, method = _core.polygon_crosswalk(data, views, crs, res)
+    area, cell, weight, covered, area_m2, repaired, method = _core.polygon_crosswalk(data, views, crs, res)
     idx = series_from_numpy("i", area)
     xw = pl.DataFrame(
         [codes.gather(idx), series_from_numpy("cell", cell), series_from_numpy("weight", weight)]
     )
 
     def extra() -> pl.DataFrame:
-        covered = np.bincount(area, weights=isect, minlength=len(codes))
         return pl.DataFrame(
             {
                 "method": pl.Series(method).replace_strict(_METHOD_NAMES, return_dtype=pl.String),

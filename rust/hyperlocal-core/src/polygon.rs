@@ -997,8 +997,9 @@ pub struct PolygonCrosswalk {
     pub area: Vec<u32>,
     pub cell: Vec<u64>,
     pub weight: Vec<f64>,
-    /// Intersection area (m²) of each row.
-    pub isect_m2: Vec<f64>,
+    /// Per area: the summed intersection areas of its rows (m²; equal to `area_m2` up to rounding; 0 for
+    /// the degenerate method). A row's intersection area is its weight × this.
+    pub covered_m2: Vec<f64>,
     /// Per area: polygon area (m², on the WGS84 ellipsoid: equal-area projection through the authalic
     /// latitude), whether it was invalid and repaired, and the method code.
     pub area_m2: Vec<f64>,
@@ -1278,30 +1279,29 @@ fn crosswalk_with(
     let mut area = vec![0u32; total_rows];
     let mut cell = vec![0u64; total_rows];
     let mut weight = vec![0f64; total_rows];
-    let mut isect_m2 = vec![0f64; total_rows];
+    // Per area, the summed intersection areas (not a per-row column: a row's is its weight × this).
+    let mut covered_m2 = vec![0f64; n_areas];
     let block = n_areas.div_ceil(8 * rayon::current_num_threads()).max(1024);
     let mut parts = Vec::new();
     {
-        let (mut ra, mut rc, mut rw, mut ri) = (
-            &mut area[..],
-            &mut cell[..],
-            &mut weight[..],
-            &mut isect_m2[..],
-        );
-        for (b, areas) in loc.chunks(block).enumerate() {
-            let areas = (areas, &method[b * block..b * block + areas.len()]);
+        let (mut ra, mut rc, mut rw) = (&mut area[..], &mut cell[..], &mut weight[..]);
+        for (b, (areas, covered)) in loc
+            .chunks(block)
+            .zip(covered_m2.chunks_mut(block))
+            .enumerate()
+        {
+            let areas = (areas, &method[b * block..b * block + areas.len()], covered);
             let n: usize = areas.0.iter().map(|l| l.2 as usize).sum();
             let (a0, a1) = std::mem::take(&mut ra).split_at_mut(n);
             let (c0, c1) = std::mem::take(&mut rc).split_at_mut(n);
             let (w0, w1) = std::mem::take(&mut rw).split_at_mut(n);
-            let (i0, i1) = std::mem::take(&mut ri).split_at_mut(n);
-            parts.push((b * block, areas, a0, c0, w0, i0));
-            (ra, rc, rw, ri) = (a1, c1, w1, i1);
+            parts.push((b * block, areas, a0, c0, w0));
+            (ra, rc, rw) = (a1, c1, w1);
         }
     }
     parts
         .into_par_iter()
-        .for_each(|(first, (areas, methods), oa, oc, ow, oi)| {
+        .for_each(|(first, (areas, methods, covered), oa, oc, ow)| {
             let mut k = 0;
             for (j, (&(r, start, len), &method)) in areas.iter().zip(methods).enumerate() {
                 if r == u32::MAX {
@@ -1309,15 +1309,14 @@ fn crosswalk_with(
                 }
                 let cells = &runs[r as usize].rows[start as usize..(start + len) as usize];
                 let total: f64 = cells.iter().map(|c| c.1).sum();
+                let by_area = method == AreaMethod::Area as u8;
+                if by_area {
+                    covered[j] = total;
+                }
                 for &(c, a) in cells {
                     oa[k] = (first + j) as u32;
                     oc[k] = c;
-                    oi[k] = a;
-                    ow[k] = if method == AreaMethod::Area as u8 {
-                        a / total
-                    } else {
-                        1.0
-                    };
+                    ow[k] = if by_area { a / total } else { 1.0 };
                     k += 1;
                 }
             }
@@ -1326,7 +1325,7 @@ fn crosswalk_with(
         area,
         cell,
         weight,
-        isect_m2,
+        covered_m2,
         area_m2,
         repaired,
         method,
@@ -1542,7 +1541,7 @@ mod tests {
         let xw = polygon_crosswalk(&[&g], Crs::Bng, Resolution::Eight).unwrap();
         let s: f64 = xw.weight.iter().sum();
         assert!((s - 1.0).abs() < 1e-12);
-        let covered: f64 = xw.isect_m2.iter().sum();
+        let covered: f64 = xw.covered_m2.iter().sum();
         // 3 km × 3 km on the grid is 9 km² / k² on the ground, k ≈ 0.99981 being the grid's point scale factor
         // 130 km east of the central meridian: 9.0034 km².
         assert!(
@@ -1682,7 +1681,7 @@ mod tests {
             let s: f64 = xw.weight.iter().sum();
             proptest::prop_assert!((s - 1.0).abs() < 1e-12);
             if xw.method[0] == AreaMethod::Area as u8 {
-                let covered: f64 = xw.isect_m2.iter().sum();
+                let covered: f64 = xw.covered_m2.iter().sum();
                 // Rounding of projected coordinates of ~10⁵ m: about 1e-6 m² absolute.
                 proptest::prop_assert!((covered - xw.area_m2[0]).abs() <= 1e-9 * xw.area_m2[0] + 1e-4);
             }
@@ -1845,15 +1844,19 @@ mod tests {
         let together = polygon_crosswalk(&all, Crs::Bng, Resolution::Ten).unwrap();
         for (k, g) in all.iter().enumerate() {
             let alone = polygon_crosswalk(&[g], Crs::Bng, Resolution::Ten).unwrap();
-            let mine: Vec<(u64, f64, f64)> = (0..together.area.len())
+            let mine: Vec<(u64, f64)> = (0..together.area.len())
                 .filter(|&r| together.area[r] as usize == k)
-                .map(|r| (together.cell[r], together.weight[r], together.isect_m2[r]))
+                .map(|r| (together.cell[r], together.weight[r]))
                 .collect();
-            let theirs: Vec<(u64, f64, f64)> = (0..alone.area.len())
-                .map(|r| (alone.cell[r], alone.weight[r], alone.isect_m2[r]))
+            let theirs: Vec<(u64, f64)> = (0..alone.area.len())
+                .map(|r| (alone.cell[r], alone.weight[r]))
                 .collect();
             assert_eq!(mine, theirs, "square {k}");
             assert_eq!(together.area_m2[k].to_bits(), alone.area_m2[0].to_bits());
+            assert_eq!(
+                together.covered_m2[k].to_bits(),
+                alone.covered_m2[0].to_bits()
+            );
         }
     }
 
@@ -1878,7 +1881,7 @@ mod tests {
                 let g = polygon_wkb(&ring);
                 fast_equals_general(&[&g], Crs::Wgs84, Resolution::Eight);
                 let xw = polygon_crosswalk(&[&g], Crs::Wgs84, Resolution::Eight).unwrap();
-                let covered: f64 = xw.isect_m2.iter().sum();
+                let covered: f64 = xw.covered_m2.iter().sum();
                 assert!((covered - xw.area_m2[0]).abs() < 1e-9 * xw.area_m2[0]);
                 break;
             }
@@ -1917,7 +1920,7 @@ mod tests {
         assert!(xw.repaired[0]);
         let s: f64 = xw.weight.iter().sum();
         assert!((s - 1.0).abs() < 1e-12);
-        let covered: f64 = xw.isect_m2.iter().sum();
+        let covered: f64 = xw.covered_m2.iter().sum();
         assert!(
             (covered - xw.area_m2[0]).abs() <= 1e-9 * xw.area_m2[0],
             "{covered} vs {}",
@@ -1947,15 +1950,12 @@ mod tests {
             "{} {union}",
             xw.area_m2[0]
         );
-        let covered: f64 = (0..xw.area.len())
-            .filter(|&k| xw.area[k] == 0)
-            .map(|k| xw.isect_m2[k])
-            .sum();
-        assert!((covered - xw.area_m2[0]).abs() < 1e-9 * union);
+        assert!((xw.covered_m2[0] - xw.area_m2[0]).abs() < 1e-9 * union);
         for k in 0..xw.area.len() {
             if xw.area[k] == 0 {
                 let hex = CellIndex::try_from(xw.cell[k]).unwrap().area_m2();
-                assert!(xw.isect_m2[k] <= hex * 1.01, "a cell counted twice");
+                let isect = xw.weight[k] * xw.covered_m2[0];
+                assert!(isect <= hex * 1.01, "a cell counted twice");
             }
         }
         // A hole crossing its shell: shell − hole, the interior cells the old early exit dropped included.
@@ -1967,11 +1967,7 @@ mod tests {
         assert!(xw.repaired[0]);
         let want = xw.area_m2[1] - xw.area_m2[2];
         assert!((xw.area_m2[0] - want).abs() < 1e-6 * want);
-        let covered: f64 = (0..xw.area.len())
-            .filter(|&k| xw.area[k] == 0)
-            .map(|k| xw.isect_m2[k])
-            .sum();
-        assert!((covered - xw.area_m2[0]).abs() < 1e-9 * want);
+        assert!((xw.covered_m2[0] - xw.area_m2[0]).abs() < 1e-9 * want);
     }
 
     #[test]

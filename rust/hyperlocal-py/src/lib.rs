@@ -455,8 +455,8 @@ fn code_runs<'py>(
     Ok(runs.map(|r| r.into_pyarray(py)))
 }
 
-/// Exact area-share crosswalk of WKB polygons. Returns (area, cell, weight, intersection m², and per area:
-/// polygon m², repaired flag, method code).
+/// Exact area-share crosswalk of WKB polygons. Returns (area, cell, weight, and per area: summed intersection
+/// m², polygon m², repaired flag, method code).
 #[pyfunction]
 fn polygon_crosswalk<'py>(
     py: Python<'py>,
@@ -481,7 +481,7 @@ fn polygon_crosswalk<'py>(
         x.area.into_pyarray(py),
         x.cell.into_pyarray(py),
         x.weight.into_pyarray(py),
-        x.isect_m2.into_pyarray(py),
+        x.covered_m2.into_pyarray(py),
         x.area_m2.into_pyarray(py),
         x.repaired.into_pyarray(py),
         x.method.into_pyarray(py),

@@ -737,7 +737,11 @@ fn green_areas(
         let o = h[0];
         let mut twice = sums[ci];
         for step in 0..6 {
-            let e = if j0 + step >= 6 { j0 + step - 6 } else { j0 + step };
+            let e = if j0 + step >= 6 {
+                j0 + step - 6
+            } else {
+                j0 + step
+            };
             if !small && clean(e) {
                 vcov.insert(vertex_id(lat, (a, b), e), cov);
             }
