@@ -252,10 +252,10 @@ fn grouped_rows(row_cell: &[u64]) -> Grouped {
 /// Sorts distinct keys whose bits below `from` are already ascending in the slice (the row numbers of keys built
 /// in row order) and whose bits from `from` up are below 2^`to`: a least-significant-digit radix sort on bits
 /// `from..to` only (a stable scatter per digit of up to 12 bits, 4,096 counters that stay in cache, all the
-/// digits' histograms counted in one read), for 2^15 keys and more; smaller sets by comparison. The order is
+/// digits' histograms counted in one read), for 2^12 keys and more; smaller sets by comparison. The order is
 /// that of a full sort (stability keeps the low bits ascending within equal high bits).
-fn radix_sort(keys: &mut Vec<u64>, from: u32, to: u32) {
-    if keys.len() < 1 << 15 || to <= from {
+pub(crate) fn radix_sort(keys: &mut Vec<u64>, from: u32, to: u32) {
+    if keys.len() < 1 << 12 || to <= from {
         keys.sort_unstable();
         return;
     }

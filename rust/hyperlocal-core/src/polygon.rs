@@ -1113,7 +1113,8 @@ fn spatial_order(geoms: &[&[u8]], crs: Crs) -> Vec<usize> {
             .enumerate()
             .map(|(i, g)| (first_vertex_key(g, crs) << IDX) | i as u64)
             .collect();
-        keys.par_sort_unstable();
+        // Built in index order: a stable radix sort of the key bits alone gives (key, index) order.
+        crate::aggregate::radix_sort(&mut keys, IDX, 64);
         return keys
             .iter()
             .map(|k| (k & ((1 << IDX) - 1)) as usize)
