@@ -25,7 +25,6 @@ pub mod neighbours;
 pub mod polygon;
 mod repair;
 pub mod spatial;
-mod trig;
 pub mod views;
 pub mod wkb;
 

@@ -377,10 +377,11 @@ impl Laea {
     }
     #[inline]
     fn fwd(&self, (lat, lng): Pt) -> Pt {
-        // fdlibm-type sine and cosine (within one ulp; see `trig`): a third of libm's cost per vertex.
-        let sb = (authalic_q(crate::trig::sin(lat.to_radians())) / self.qp).clamp(-1.0, 1.0);
+        // The fast kernel's fdlibm sine and cosine (arguments within a few radians here).
+        let sb =
+            (authalic_q(crate::fastcell::sincos(lat.to_radians()).0) / self.qp).clamp(-1.0, 1.0);
         let cb = (1.0 - sb * sb).max(0.0).sqrt();
-        let (sl, cl) = crate::trig::sin_cos(lng.to_radians() - self.lng0);
+        let (sl, cl) = crate::fastcell::sincos(lng.to_radians() - self.lng0);
         let denom = 1.0 + self.sin0 * sb + self.cos0 * cb * cl;
         let k = (2.0 / denom.max(1e-300)).sqrt();
         (

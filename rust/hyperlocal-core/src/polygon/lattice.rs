@@ -67,8 +67,8 @@ pub(super) fn key(face: usize, a: i32, b: i32) -> u64 {
 
 #[inline]
 fn unit(lat_deg: f64, lng_deg: f64) -> [f64; 3] {
-    let (sla, cla) = crate::trig::sin_cos(lat_deg.to_radians());
-    let (sln, cln) = crate::trig::sin_cos(lng_deg.to_radians());
+    let (sla, cla) = crate::fastcell::sincos(lat_deg.to_radians());
+    let (sln, cln) = crate::fastcell::sincos(lng_deg.to_radians());
     [cla * cln, cla * sln, sla]
 }
 
@@ -998,18 +998,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn table_hexagons_equal_projected_hexagons_bit_for_bit() {
-        // Cells entered in a scrambled order (so vertices come from every kind of neighbour), and cells 64
-        // apart (the same slot): every hexagon the table gives is the directly projected one, bit for bit,
-        // and so is every index.
+    /// A 0.1° square in Greater Manchester, projected.
+    fn around_manchester() -> Projected {
         let ring = vec![
             (53.40, -2.30),
             (53.40, -2.20),
             (53.50, -2.20),
             (53.50, -2.30),
         ];
-        let p = super::super::tests_support::projected(&ring);
+        super::super::tests_support::projected(&ring)
+    }
+
+    #[test]
+    fn table_hexagons_equal_projected_hexagons_bit_for_bit() {
+        // Cells entered in a scrambled order (so vertices come from every kind of neighbour), and cells 64
+        // apart (the same slot): every hexagon the table gives is the directly projected one, bit for bit,
+        // and so is every index.
+        let p = around_manchester();
         for res in [8u8, 10] {
             let lat = Lattice::for_area(&p, res).expect("inside face 3");
             let (a0, b0) = lat.cell_at(53.45, -2.25);
@@ -1050,13 +1055,7 @@ mod tests {
         // Greater Manchester, res 7..=10: index from lattice coordinates and projected vertices against
         // h3o's cell and boundary projected by `Laea::fwd`.
         for res in 7u8..=10 {
-            let ring = vec![
-                (53.40, -2.30),
-                (53.40, -2.20),
-                (53.50, -2.20),
-                (53.50, -2.30),
-            ];
-            let p = super::super::tests_support::projected(&ring);
+            let p = around_manchester();
             let lat = Lattice::for_area(&p, res).expect("inside face 3");
             assert_eq!(lat.face(), 3);
             let (a0, b0) = lat.cell_at(53.45, -2.25);
