@@ -141,7 +141,8 @@ impl Lattice {
     /// from the centre over R); when that cap lies inside the face of the region's centre (at an angular
     /// distance below the centre's distance to the face's boundary, memoised per region), so does the area's.
     pub(super) fn for_area(p: &Projected, res: u8) -> Option<Lattice> {
-        if p.rings_ll.iter().all(Vec::is_empty) {
+        // (Region 0: a projection of the area's own, which the hexagon table's tags cannot tell apart.)
+        if p.region == 0 || p.rings_ll.iter().all(Vec::is_empty) {
             return None;
         }
         let (lat0, lng0) = (0.5 * (p.bbox.0 + p.bbox.1), 0.5 * (p.bbox.2 + p.bbox.3));
