@@ -442,14 +442,20 @@ fn cached<'c>(lat: &Lattice, cache: &'c mut HexCache, c: (i32, i32)) -> &'c [Pt;
     &cache.slot(lat, c).hex
 }
 
-/// The H3 index of cell `c`, computed once per table entry.
+/// The entry of cell `c` with its H3 index (computed once per table entry).
 #[inline]
-fn cached_index(lat: &Lattice, cache: &mut HexCache, c: (i32, i32)) -> u64 {
+fn indexed<'c>(lat: &Lattice, cache: &'c mut HexCache, c: (i32, i32)) -> &'c HexSlot {
     let s = cache.slot(lat, c);
     if s.index == 0 {
         s.index = lat.index(c.0, c.1);
     }
-    s.index
+    s
+}
+
+/// The H3 index of cell `c`.
+#[inline]
+fn cached_index(lat: &Lattice, cache: &mut HexCache, c: (i32, i32)) -> u64 {
+    indexed(lat, cache, c).index
 }
 
 /// A ring crossing edge `edge` of cell (a, b)'s hexagon at point `x`, `s` along the edge; `w` is the change of
@@ -711,10 +717,7 @@ fn green_areas(
             e.first().is_none_or(|c| c.s > NEAR) && before.last().is_none_or(|c| c.s < 1.0 - NEAR)
         };
         let (h, full, index) = {
-            let s = cache.slot(lat, (a, b));
-            if s.index == 0 {
-                s.index = lat.index(a, b);
-            }
+            let s = indexed(lat, cache, (a, b));
             (s.hex, s.area, s.index)
         };
         let known = (!small)
@@ -874,11 +877,8 @@ fn fill(
             if r1 - r0 < SHORT_RUN {
                 // A short run: its vertices are mostly those of the boundary cells around it, in the table.
                 for a in r0..=r1 {
-                    let s = cache.slot(lat, (a, b));
+                    let s = indexed(lat, cache, (a, b));
                     let h = lat.ccw_order(s.hex); // back to the rows' (raw) order: the same area, bit for bit
-                    if s.index == 0 {
-                        s.index = lat.index(a, b);
-                    }
                     out.push((s.index, cover * signed_area(&h).abs()));
                 }
                 continue;
