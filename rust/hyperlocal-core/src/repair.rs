@@ -297,13 +297,20 @@ fn candidate_pairs_padded(
         for (k, o) in order.iter().enumerate() {
             (lo[k], hi[k], olo[k], ohi[k]) = (o.0, o.1, o.2, o.3);
         }
+        let cols = Cols {
+            lo: &lo,
+            hi: &hi,
+            olo: &olo,
+            ohi: &ohi,
+        };
+        let wide = wide_masks();
         for k in 0..n {
-            let (l, h, ol, oh) = (lo[k], hi[k], olo[k], ohi[k]);
-            let mut mask = 0u64;
-            for j in k + 1..n {
-                let hit = (lo[j] <= h) & (l <= hi[j]) & (olo[j] <= oh) & (ol <= ohi[j]);
-                mask |= u64::from(hit) << j;
-            }
+            let mut mask = if wide {
+                // SAFETY: `wide_masks` checked that this CPU has AVX2.
+                unsafe { overlap_mask_avx2(&cols, k, n) }
+            } else {
+                overlap_mask(&cols, k, n)
+            };
             while mask != 0 {
                 let j = mask.trailing_zeros() as usize;
                 mask &= mask - 1;
@@ -328,6 +335,68 @@ fn candidate_pairs_padded(
             }
         }
     }
+}
+
+/// The padded boxes of up to 64 segments, a column per side (the sweep axis's lo and hi, the other's).
+struct Cols<'a> {
+    lo: &'a [f64; 64],
+    hi: &'a [f64; 64],
+    olo: &'a [f64; 64],
+    ohi: &'a [f64; 64],
+}
+
+/// Bit j set for each box j in k+1..n meeting box k.
+fn overlap_mask(c: &Cols<'_>, k: usize, n: usize) -> u64 {
+    let (l, h, ol, oh) = (c.lo[k], c.hi[k], c.olo[k], c.ohi[k]);
+    let mut mask = 0u64;
+    for j in k + 1..n {
+        let hit = (c.lo[j] <= h) & (l <= c.hi[j]) & (c.olo[j] <= oh) & (ol <= c.ohi[j]);
+        mask |= u64::from(hit) << j;
+    }
+    mask
+}
+
+/// Whether [`overlap_mask_avx2`] can run here (checked once; the answer is the same bits either way: the
+/// comparisons are exact, NaN comparing false in both).
+fn wide_masks() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// [`overlap_mask`] four boxes at a time (AVX2): ordered, non-signalling `<=` like Rust's, so NaN never meets.
+/// Lanes past `n` or up to `k` read padding or earlier boxes and are masked off.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn overlap_mask_avx2(c: &Cols<'_>, k: usize, n: usize) -> u64 {
+    use std::arch::x86_64::*;
+    let (l, h) = (_mm256_set1_pd(c.lo[k]), _mm256_set1_pd(c.hi[k]));
+    let (ol, oh) = (_mm256_set1_pd(c.olo[k]), _mm256_set1_pd(c.ohi[k]));
+    let mut mask = 0u64;
+    let mut j = (k + 1) & !3;
+    while j < n {
+        // SAFETY: j + 4 <= 64, as j < n <= 64 and j is a multiple of 4.
+        let at = |col: &[f64; 64]| unsafe { _mm256_loadu_pd(col.as_ptr().add(j)) };
+        let a = _mm256_cmp_pd::<_CMP_LE_OQ>(at(c.lo), h);
+        let b = _mm256_cmp_pd::<_CMP_LE_OQ>(l, at(c.hi));
+        let d = _mm256_cmp_pd::<_CMP_LE_OQ>(at(c.olo), oh);
+        let e = _mm256_cmp_pd::<_CMP_LE_OQ>(ol, at(c.ohi));
+        let hit = _mm256_and_pd(_mm256_and_pd(a, b), _mm256_and_pd(d, e));
+        mask |= (_mm256_movemask_pd(hit) as u64) << j;
+        j += 4;
+    }
+    let below = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    mask & below & ((u64::MAX << k) << 1)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn overlap_mask_avx2(c: &Cols<'_>, k: usize, n: usize) -> u64 {
+    overlap_mask(c, k, n)
 }
 
 /// A segment's padded box for the sweep: (sweep lo, sweep hi, other lo, other hi, segment index).
@@ -1088,6 +1157,50 @@ mod tests {
             }
         }
         w
+    }
+
+    #[test]
+    fn wide_overlap_masks_equal_the_plain_ones() {
+        // Boxes on a coarse grid (so many touch exactly), some empty, some NaN: every row k of every n.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move |m: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m) as f64
+        };
+        if !wide_masks() {
+            return; // nothing to compare on this CPU
+        }
+        let mut hits = 0;
+        for case in 0..400 {
+            let n = 17 + case % 48;
+            let mut cols = [[0.0f64; 64]; 4];
+            for j in 0..n {
+                let (a, b) = (rnd(20), rnd(20));
+                let (c, d) = (rnd(20), rnd(20));
+                (cols[0][j], cols[1][j], cols[2][j], cols[3][j]) = (a.min(b), a.max(b), c.min(d), c.max(d));
+                if rnd(40) == 0.0 {
+                    cols[(rnd(4)) as usize][j] = f64::NAN;
+                }
+                if rnd(40) == 0.0 {
+                    (cols[0][j], cols[1][j]) = (cols[1][j] + 1.0, cols[0][j]); // empty
+                }
+            }
+            let c = Cols {
+                lo: &cols[0],
+                hi: &cols[1],
+                olo: &cols[2],
+                ohi: &cols[3],
+            };
+            for k in 0..n {
+                let plain = overlap_mask(&c, k, n);
+                // SAFETY: checked above.
+                assert_eq!(unsafe { overlap_mask_avx2(&c, k, n) }, plain, "case {case} n {n} k {k}");
+                hits += plain.count_ones();
+            }
+        }
+        assert!(hits > 10_000, "{hits}");
     }
 
     #[test]
