@@ -303,14 +303,10 @@ fn candidate_pairs_padded(
             olo: &olo,
             ohi: &ohi,
         };
-        let wide = wide_masks();
-        for k in 0..n {
-            let mut mask = if wide {
-                // SAFETY: `wide_masks` checked that this CPU has AVX2.
-                unsafe { overlap_mask_avx2(&cols, k, n) }
-            } else {
-                overlap_mask(&cols, k, n)
-            };
+        let mut masks = [0u64; 64];
+        overlap_masks(&cols, n, wide_masks(), &mut masks);
+        for (k, &m) in masks.iter().enumerate().take(n) {
+            let mut mask = m;
             while mask != 0 {
                 let j = mask.trailing_zeros() as usize;
                 mask &= mask - 1;
@@ -337,26 +333,36 @@ fn candidate_pairs_padded(
     }
 }
 
-/// The padded boxes of up to 64 segments, a column per side (the sweep axis's lo and hi, the other's).
+/// Padded segment boxes, a column per side (one axis's lo and hi, the other's). Columns are at least `n`
+/// rounded up to a multiple of 4 long (what lies past `n` is never reported).
 struct Cols<'a> {
-    lo: &'a [f64; 64],
-    hi: &'a [f64; 64],
-    olo: &'a [f64; 64],
-    ohi: &'a [f64; 64],
+    lo: &'a [f64],
+    hi: &'a [f64],
+    olo: &'a [f64],
+    ohi: &'a [f64],
 }
 
-/// Bit j set for each box j in k+1..n meeting box k.
-fn overlap_mask(c: &Cols<'_>, k: usize, n: usize) -> u64 {
-    let (l, h, ol, oh) = (c.lo[k], c.hi[k], c.olo[k], c.ohi[k]);
-    let mut mask = 0u64;
-    for j in k + 1..n {
-        let hit = (c.lo[j] <= h) & (l <= c.hi[j]) & (c.olo[j] <= oh) & (ol <= c.ohi[j]);
-        mask |= u64::from(hit) << j;
+/// For each box k < n <= 64, the later boxes j in k+1..n meeting it, as bit j of `out[k]`: the plain loop, or
+/// four boxes at a time where the CPU has AVX2 (`wide`, from [`wide_masks`]).
+#[inline]
+fn overlap_masks(c: &Cols<'_>, n: usize, wide: bool, out: &mut [u64; 64]) {
+    debug_assert!(n <= 64);
+    if wide {
+        // SAFETY: `wide_masks` found AVX2 on this CPU.
+        return unsafe { overlap_masks_avx2(c, n, out) };
     }
-    mask
+    for (k, m) in out.iter_mut().enumerate().take(n) {
+        let (l, h, ol, oh) = (c.lo[k], c.hi[k], c.olo[k], c.ohi[k]);
+        let mut mask = 0u64;
+        for j in k + 1..n {
+            let hit = (c.lo[j] <= h) & (l <= c.hi[j]) & (c.olo[j] <= oh) & (ol <= c.ohi[j]);
+            mask |= u64::from(hit) << j;
+        }
+        *m = mask;
+    }
 }
 
-/// Whether [`overlap_mask_avx2`] can run here (checked once; the answer is the same bits either way: the
+/// Whether [`overlap_masks_avx2`] can run here (checked once; the answer is the same bits either way: the
 /// comparisons are exact, NaN comparing false in both).
 fn wide_masks() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -369,35 +375,128 @@ fn wide_masks() -> bool {
     }
 }
 
-/// [`overlap_mask`] four boxes at a time (AVX2): ordered, non-signalling `<=` like Rust's, so NaN never meets.
-/// Lanes past `n` or up to `k` read padding or earlier boxes and are masked off.
+/// [`overlap_masks`] four boxes at a time (AVX2): ordered, non-signalling `<=` like Rust's, so NaN never meets.
+/// Lanes up to k or past n read other boxes (within the columns' rounded-up length) and are masked off.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn overlap_mask_avx2(c: &Cols<'_>, k: usize, n: usize) -> u64 {
+unsafe fn overlap_masks_avx2(c: &Cols<'_>, n: usize, out: &mut [u64; 64]) {
     use std::arch::x86_64::*;
-    let (l, h) = (_mm256_set1_pd(c.lo[k]), _mm256_set1_pd(c.hi[k]));
-    let (ol, oh) = (_mm256_set1_pd(c.olo[k]), _mm256_set1_pd(c.ohi[k]));
-    let mut mask = 0u64;
-    let mut j = (k + 1) & !3;
-    while j < n {
-        // SAFETY: j + 4 <= 64, as j < n <= 64 and j is a multiple of 4.
-        let at = |col: &[f64; 64]| unsafe { _mm256_loadu_pd(col.as_ptr().add(j)) };
-        let a = _mm256_cmp_pd::<_CMP_LE_OQ>(at(c.lo), h);
-        let b = _mm256_cmp_pd::<_CMP_LE_OQ>(l, at(c.hi));
-        let d = _mm256_cmp_pd::<_CMP_LE_OQ>(at(c.olo), oh);
-        let e = _mm256_cmp_pd::<_CMP_LE_OQ>(ol, at(c.ohi));
-        let hit = _mm256_and_pd(_mm256_and_pd(a, b), _mm256_and_pd(d, e));
-        mask |= (_mm256_movemask_pd(hit) as u64) << j;
-        j += 4;
-    }
+    let len = (n + 3) & !3;
+    assert!(
+        n <= 64
+            && c.lo.len() >= len
+            && c.hi.len() >= len
+            && c.olo.len() >= len
+            && c.ohi.len() >= len
+    );
     let below = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-    mask & below & ((u64::MAX << k) << 1)
+    for (k, m) in out.iter_mut().enumerate().take(n) {
+        let (l, h) = (_mm256_set1_pd(c.lo[k]), _mm256_set1_pd(c.hi[k]));
+        let (ol, oh) = (_mm256_set1_pd(c.olo[k]), _mm256_set1_pd(c.ohi[k]));
+        let mut mask = 0u64;
+        let mut j = (k + 1) & !3;
+        while j < n {
+            // SAFETY: j + 4 <= len, checked above.
+            let at = |col: &[f64]| unsafe { _mm256_loadu_pd(col.as_ptr().add(j)) };
+            let a = _mm256_cmp_pd::<_CMP_LE_OQ>(at(c.lo), h);
+            let b = _mm256_cmp_pd::<_CMP_LE_OQ>(l, at(c.hi));
+            let d = _mm256_cmp_pd::<_CMP_LE_OQ>(at(c.olo), oh);
+            let e = _mm256_cmp_pd::<_CMP_LE_OQ>(ol, at(c.ohi));
+            let hit = _mm256_and_pd(_mm256_and_pd(a, b), _mm256_and_pd(d, e));
+            mask |= (_mm256_movemask_pd(hit) as u64) << j;
+            j += 4;
+        }
+        *m = mask & below & ((u64::MAX << k) << 1);
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn overlap_mask_avx2(c: &Cols<'_>, k: usize, n: usize) -> u64 {
-    overlap_mask(c, k, n)
+unsafe fn overlap_masks_avx2(c: &Cols<'_>, n: usize, out: &mut [u64; 64]) {
+    overlap_masks(c, n, false, out)
 }
+
+/// [`validity_with`]'s answer for one ring of 3..=[`SIMPLE_MAX`] segments, the common case, found the same way
+/// without its general machinery: the padded boxes in columns, the vertex checks between consecutive
+/// segments in one pass, and only the other pairs whose boxes meet (bit masks) tested for crossing and, for
+/// `clear`, for distance. The same pairs get the same tests, so the answer is the same (tested).
+fn simple_ring_validity(r: &[Pt], kappa: Option<f64>) -> (bool, bool) {
+    let n = r.len();
+    debug_assert!((3..=SIMPLE_MAX).contains(&n));
+    let mut clear = kappa.is_some();
+    let bow = |a: Pt, b: Pt| {
+        kappa.map_or(0.0, |k| {
+            k * ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)) / 8.0
+        })
+    };
+    let [mut lo, mut hi, mut olo, mut ohi, mut pad] = [[0.0f64; 64]; 5];
+    for i in 0..n {
+        let (a, b) = (r[i], r[if i + 1 == n { 0 } else { i + 1 }]);
+        let d = bow(a, b);
+        (lo[i], hi[i]) = (a.0.min(b.0) - d, a.0.max(b.0) + d);
+        (olo[i], ohi[i]) = (a.1.min(b.1) - d, a.1.max(b.1) + d);
+        pad[i] = d;
+    }
+    let cols = Cols {
+        lo: &lo,
+        hi: &hi,
+        olo: &olo,
+        ohi: &ohi,
+    };
+    let mut masks = [0u64; 64];
+    overlap_masks(&cols, n, wide_masks(), &mut masks);
+    // Consecutive segments (i − 1, i) share vertex i: only a back-tracking spike makes them overlap. Their
+    // bits are then cleared, leaving the other pairs whose boxes meet.
+    for i in 0..n {
+        let (p, k, j) = if i == 0 {
+            (n - 1, 0, n - 1)
+        } else {
+            (i - 1, i - 1, i)
+        };
+        if masks[k] >> j & 1 == 0 {
+            continue;
+        }
+        masks[k] &= !(1u64 << j);
+        let (v, e0, e1) = (r[i], r[p], r[if i + 1 == n { 0 } else { i + 1 }]);
+        if along(v, e0, e1) > 0.0 {
+            if orient(e0, v, e1) == 0 {
+                return (false, false);
+            } else if clear
+                && point_segment(e1, v, e0).min(point_segment(e0, v, e1)) < pad[k] + pad[j]
+            {
+                clear = false;
+            }
+        }
+    }
+    for (k, &m) in masks.iter().enumerate().take(n) {
+        let mut mask = m;
+        while mask != 0 {
+            let j = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let (s, t) = (
+                (r[k], r[k + 1]),
+                (r[j], r[if j + 1 == n { 0 } else { j + 1 }]),
+            );
+            match meet(s.0, s.1, t.0, t.1) {
+                Meet::None => {
+                    if clear {
+                        let gap = point_segment(s.0, t.0, t.1)
+                            .min(point_segment(s.1, t.0, t.1))
+                            .min(point_segment(t.0, s.0, s.1))
+                            .min(point_segment(t.1, s.0, s.1));
+                        if gap < pad[k] + pad[j] {
+                            clear = false;
+                        }
+                    }
+                }
+                _ => return (false, false),
+            }
+        }
+    }
+    (true, clear)
+}
+
+/// The longest ring [`simple_ring_validity`] takes (a mask of 64 bits per segment).
+const SIMPLE_MAX: usize = 64;
 
 /// A segment's padded box for the sweep: (sweep lo, sweep hi, other lo, other hi, segment index).
 type Boxed = (f64, f64, f64, f64, usize);
@@ -479,7 +578,12 @@ fn validity(polys: &[Vec<Vec<Pt>>], kappa: Option<f64>) -> (bool, bool) {
         static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
     }
     let (mut segs, mut order) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    let out = validity_with(polys, kappa, &mut segs, &mut order);
+    let out = match polys {
+        [poly] if poly.len() == 1 && (3..=SIMPLE_MAX).contains(&poly[0].len()) => {
+            simple_ring_validity(&poly[0], kappa.filter(|k| k.is_finite()))
+        }
+        _ => validity_with(polys, kappa, &mut segs, &mut order),
+    };
     BUFFERS.with(|b| *b.borrow_mut() = (segs, order));
     out
 }
@@ -1161,7 +1265,7 @@ mod tests {
 
     #[test]
     fn wide_overlap_masks_equal_the_plain_ones() {
-        // Boxes on a coarse grid (so many touch exactly), some empty, some NaN: every row k of every n.
+        // Boxes on a coarse grid (so many touch exactly), some empty, some NaN, for every n up to 64.
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut rnd = move |m: u64| {
             state ^= state << 13;
@@ -1173,13 +1277,16 @@ mod tests {
             return; // nothing to compare on this CPU
         }
         let mut hits = 0;
-        for case in 0..400 {
-            let n = 17 + case % 48;
-            let mut cols = [[0.0f64; 64]; 4];
-            for j in 0..n {
+        for case in 0..640 {
+            let n = 1 + case % 64;
+            let len = (n + 3) & !3;
+            let mut cols = vec![vec![0.0f64; len]; 4];
+            #[allow(clippy::needless_range_loop)] // four columns filled together
+            for j in 0..len {
                 let (a, b) = (rnd(20), rnd(20));
                 let (c, d) = (rnd(20), rnd(20));
-                (cols[0][j], cols[1][j], cols[2][j], cols[3][j]) = (a.min(b), a.max(b), c.min(d), c.max(d));
+                (cols[0][j], cols[1][j], cols[2][j], cols[3][j]) =
+                    (a.min(b), a.max(b), c.min(d), c.max(d));
                 if rnd(40) == 0.0 {
                     cols[(rnd(4)) as usize][j] = f64::NAN;
                 }
@@ -1193,14 +1300,87 @@ mod tests {
                 olo: &cols[2],
                 ohi: &cols[3],
             };
-            for k in 0..n {
-                let plain = overlap_mask(&c, k, n);
-                // SAFETY: checked above.
-                assert_eq!(unsafe { overlap_mask_avx2(&c, k, n) }, plain, "case {case} n {n} k {k}");
-                hits += plain.count_ones();
+            let (mut plain, mut wide) = ([0u64; 64], [1u64; 64]);
+            overlap_masks(&c, n, false, &mut plain);
+            overlap_masks(&c, n, true, &mut wide);
+            assert_eq!(plain[..n], wide[..n], "case {case} n {n}");
+            hits += plain.iter().map(|m| m.count_ones()).sum::<u32>();
+        }
+        assert!(hits > 50_000, "{hits}");
+    }
+
+    #[test]
+    fn simple_ring_validity_equals_the_general_one() {
+        // Random rings of 3..=256 segments: smooth, jagged, with axis-parallel runs, collinear back-tracks,
+        // snapped to a coarse grid (touching, crossing, overlapping): the fast path must give the general
+        // answer (validity and clearness) for every kappa.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut seen = [0usize; 3]; // invalid, valid and clear, valid not clear
+        for case in 0..4000 {
+            let n = 3 + (rnd() * 62.0) as usize;
+            let (mut x, mut y) = (rnd() * 50.0, rnd() * 50.0);
+            let mut ring: Vec<Pt> = Vec::with_capacity(n);
+            let style = case % 4;
+            let mut angle = 0.0f64;
+            for i in 0..n {
+                let p = match style {
+                    // A star-ish simple polygon, mostly valid.
+                    0 => {
+                        angle = std::f64::consts::TAU * i as f64 / n as f64;
+                        let rad = 10.0 + rnd() * 3.0;
+                        (rad * angle.cos(), rad * angle.sin())
+                    }
+                    1 => {
+                        x += (rnd() - 0.5) * 4.0;
+                        y += (rnd() - 0.5) * 4.0;
+                        ((x * 2.0).round() / 2.0, (y * 2.0).round() / 2.0)
+                    }
+                    2 => {
+                        angle += (rnd() - 0.3) * 0.8;
+                        x += angle.cos();
+                        y += angle.sin();
+                        (x, y)
+                    }
+                    _ => ((rnd() * 6.0).round(), (rnd() * 6.0).round()),
+                };
+                if ring.last() != Some(&p) {
+                    ring.push(p);
+                }
+            }
+            while ring.len() > 1 && ring.first() == ring.last() {
+                ring.pop();
+            }
+            if ring.len() < 3 {
+                continue;
+            }
+            for kappa in [None, Some(1e-6), Some(0.05), Some(2.0)] {
+                let general = validity_with(
+                    &[vec![ring.clone()]],
+                    kappa,
+                    &mut Vec::new(),
+                    &mut Vec::new(),
+                );
+                let fast = simple_ring_validity(&ring, kappa);
+                assert_eq!(
+                    fast,
+                    general,
+                    "case {case} kappa {kappa:?} n {}",
+                    ring.len()
+                );
+                seen[match general {
+                    (false, _) => 0,
+                    (true, true) => 1,
+                    (true, false) => 2,
+                }] += 1;
             }
         }
-        assert!(hits > 10_000, "{hits}");
+        assert!(seen.iter().all(|&c| c > 500), "{seen:?}");
     }
 
     #[test]
