@@ -231,8 +231,11 @@ fn grouped_rows(row_cell: &[u64]) -> Grouped {
     radix_sort(&mut keys, row_bits, span_bits.min(cell_bits) + row_bits);
     let row_mask = (1u64 << row_bits) - 1;
     // The groups counted first (a cheap pass), so their vectors are allocated once at their size (grown by
-    // pushes, they were reallocated and copied ~17 times: a quarter of this function's instructions).
-    let groups = 1 + keys.windows(2).filter(|w| (w[0] ^ w[1]) >> row_bits != 0).count();
+    // pushes, they were reallocated and copied ~17 times).
+    let groups = 1 + keys
+        .windows(2)
+        .filter(|w| (w[0] ^ w[1]) >> row_bits != 0)
+        .count();
     let mut g = Grouped {
         cells: Vec::with_capacity(groups),
         starts: Vec::with_capacity(groups + 1),
