@@ -297,14 +297,7 @@ fn candidate_pairs_padded(
         for (k, o) in order.iter().enumerate() {
             (lo[k], hi[k], olo[k], ohi[k]) = (o.0, o.1, o.2, o.3);
         }
-        let cols = Cols {
-            lo: &lo,
-            hi: &hi,
-            olo: &olo,
-            ohi: &ohi,
-        };
-        let mut masks = [0u64; 64];
-        overlap_masks(&cols, n, wide_masks(), &mut masks);
+        let masks = masks_of([&lo, &hi, &olo, &ohi], n);
         for (k, &m) in masks.iter().enumerate().take(n) {
             let mut mask = m;
             while mask != 0 {
@@ -360,6 +353,15 @@ fn overlap_masks(c: &Cols<'_>, n: usize, wide: bool, out: &mut [u64; 64]) {
         }
         *m = mask;
     }
+}
+
+/// [`overlap_masks`] of the first `n` (<= 64) boxes given as four full columns (lo, hi, other lo, other hi),
+/// the widest way this CPU has.
+fn masks_of([lo, hi, olo, ohi]: [&[f64; 64]; 4], n: usize) -> [u64; 64] {
+    let mut masks = [0u64; 64];
+    let cols = Cols { lo, hi, olo, ohi };
+    overlap_masks(&cols, n, wide_masks(), &mut masks);
+    masks
 }
 
 /// Whether [`overlap_masks_avx2`] can run here (checked once; the answer is the same bits either way: the
@@ -436,14 +438,7 @@ fn simple_ring_validity(r: &[Pt], kappa: Option<f64>) -> (bool, bool) {
         (olo[i], ohi[i]) = (a.1.min(b.1) - d, a.1.max(b.1) + d);
         pad[i] = d;
     }
-    let cols = Cols {
-        lo: &lo,
-        hi: &hi,
-        olo: &olo,
-        ohi: &ohi,
-    };
-    let mut masks = [0u64; 64];
-    overlap_masks(&cols, n, wide_masks(), &mut masks);
+    let mut masks = masks_of([&lo, &hi, &olo, &ohi], n);
     // Consecutive segments (i − 1, i) share vertex i: only a back-tracking spike makes them overlap. Their
     // bits are then cleared, leaving the other pairs whose boxes meet.
     for i in 0..n {
