@@ -326,13 +326,12 @@ fn candidate_pairs_padded(
     }
 }
 
-/// Padded segment boxes, a column per side (one axis's lo and hi, the other's). Columns are at least `n`
-/// rounded up to a multiple of 4 long (what lies past `n` is never reported).
+/// The padded boxes of up to 64 segments, a column per side (one axis's lo and hi, the other's).
 struct Cols<'a> {
-    lo: &'a [f64],
-    hi: &'a [f64],
-    olo: &'a [f64],
-    ohi: &'a [f64],
+    lo: &'a [f64; 64],
+    hi: &'a [f64; 64],
+    olo: &'a [f64; 64],
+    ohi: &'a [f64; 64],
 }
 
 /// For each box k < n <= 64, the later boxes j in k+1..n meeting it, as bit j of `out[k]`: the plain loop, or
@@ -378,19 +377,12 @@ fn wide_masks() -> bool {
 }
 
 /// [`overlap_masks`] four boxes at a time (AVX2): ordered, non-signalling `<=` like Rust's, so NaN never meets.
-/// Lanes up to k or past n read other boxes (within the columns' rounded-up length) and are masked off.
+/// Lanes up to k or past n read other boxes and are masked off.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn overlap_masks_avx2(c: &Cols<'_>, n: usize, out: &mut [u64; 64]) {
     use std::arch::x86_64::*;
-    let len = (n + 3) & !3;
-    assert!(
-        n <= 64
-            && c.lo.len() >= len
-            && c.hi.len() >= len
-            && c.olo.len() >= len
-            && c.ohi.len() >= len
-    );
+    assert!(n <= 64);
     let below = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
     for (k, m) in out.iter_mut().enumerate().take(n) {
         let (l, h) = (_mm256_set1_pd(c.lo[k]), _mm256_set1_pd(c.hi[k]));
@@ -398,8 +390,8 @@ unsafe fn overlap_masks_avx2(c: &Cols<'_>, n: usize, out: &mut [u64; 64]) {
         let mut mask = 0u64;
         let mut j = (k + 1) & !3;
         while j < n {
-            // SAFETY: j + 4 <= len, checked above.
-            let at = |col: &[f64]| unsafe { _mm256_loadu_pd(col.as_ptr().add(j)) };
+            // SAFETY: j is a multiple of 4 below n <= 64, so j + 4 <= 64.
+            let at = |col: &[f64; 64]| unsafe { _mm256_loadu_pd(col.as_ptr().add(j)) };
             let a = _mm256_cmp_pd::<_CMP_LE_OQ>(at(c.lo), h);
             let b = _mm256_cmp_pd::<_CMP_LE_OQ>(l, at(c.hi));
             let d = _mm256_cmp_pd::<_CMP_LE_OQ>(at(c.olo), oh);
@@ -451,15 +443,9 @@ fn simple_ring_validity(r: &[Pt], kappa: Option<f64>) -> (bool, bool) {
             continue;
         }
         masks[k] &= !(1u64 << j);
-        let (v, e0, e1) = (r[i], r[p], r[if i + 1 == n { 0 } else { i + 1 }]);
-        if along(v, e0, e1) > 0.0 {
-            if orient(e0, v, e1) == 0 {
-                return (false, false);
-            } else if clear
-                && point_segment(e1, v, e0).min(point_segment(e0, v, e1)) < pad[k] + pad[j]
-            {
-                clear = false;
-            }
+        let next = r[if i + 1 == n { 0 } else { i + 1 }];
+        if !consecutive_ok(r[p], r[i], next, || pad[k] + pad[j], &mut clear) {
+            return (false, false);
         }
     }
     for (k, &m) in masks.iter().enumerate().take(n) {
@@ -473,14 +459,8 @@ fn simple_ring_validity(r: &[Pt], kappa: Option<f64>) -> (bool, bool) {
             );
             match meet(s.0, s.1, t.0, t.1) {
                 Meet::None => {
-                    if clear {
-                        let gap = point_segment(s.0, t.0, t.1)
-                            .min(point_segment(s.1, t.0, t.1))
-                            .min(point_segment(t.0, s.0, s.1))
-                            .min(point_segment(t.1, s.0, s.1));
-                        if gap < pad[k] + pad[j] {
-                            clear = false;
-                        }
+                    if clear && segment_gap(s, t) < pad[k] + pad[j] {
+                        clear = false;
                     }
                 }
                 _ => return (false, false),
@@ -572,13 +552,15 @@ fn validity(polys: &[Vec<Vec<Pt>>], kappa: Option<f64>) -> (bool, bool) {
     thread_local! {
         static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
     }
-    let (mut segs, mut order) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    let out = match polys {
-        [poly] if poly.len() == 1 && (3..=SIMPLE_MAX).contains(&poly[0].len()) => {
-            simple_ring_validity(&poly[0], kappa.filter(|k| k.is_finite()))
+    if let [poly] = polys {
+        if let [ring] = poly.as_slice() {
+            if (3..=SIMPLE_MAX).contains(&ring.len()) {
+                return simple_ring_validity(ring, kappa.filter(|k| k.is_finite()));
+            }
         }
-        _ => validity_with(polys, kappa, &mut segs, &mut order),
-    };
+    }
+    let (mut segs, mut order) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let out = validity_with(polys, kappa, &mut segs, &mut order);
     BUFFERS.with(|b| *b.borrow_mut() = (segs, order));
     out
 }
@@ -634,22 +616,10 @@ fn validity_with(
             };
             match shared {
                 // Consecutive segments: only a back-tracking spike makes them overlap.
-                Some(v) => {
-                    if along(v, ends.0, ends.1) > 0.0 {
-                        if orient(ends.0, v, ends.1) == 0 {
-                            ok = false;
-                        } else if clear
-                            && point_segment(ends.1, v, ends.0)
-                                .min(point_segment(ends.0, v, ends.1))
-                                < gap()
-                        {
-                            clear = false;
-                        }
-                    }
-                }
+                Some(v) => ok = consecutive_ok(ends.0, v, ends.1, gap, &mut clear),
                 None => match meet(s.a, s.b, t.a, t.b) {
                     Meet::None => {
-                        if clear && segment_gap(s, t) < gap() {
+                        if clear && segment_gap((s.a, s.b), (t.a, t.b)) < gap() {
                             clear = false;
                         }
                     }
@@ -659,7 +629,7 @@ fn validity_with(
         } else {
             match meet(s.a, s.b, t.a, t.b) {
                 Meet::None => {
-                    if clear && segment_gap(s, t) < gap() {
+                    if clear && segment_gap((s.a, s.b), (t.a, t.b)) < gap() {
                         clear = false;
                     }
                 }
@@ -821,11 +791,25 @@ fn validity_with(
 }
 
 /// Distance between two segments that do not meet.
-fn segment_gap(s: &Seg, t: &Seg) -> f64 {
-    point_segment(s.a, t.a, t.b)
-        .min(point_segment(s.b, t.a, t.b))
-        .min(point_segment(t.a, s.a, s.b))
-        .min(point_segment(t.b, s.a, s.b))
+fn segment_gap((a, b): (Pt, Pt), (c, d): (Pt, Pt)) -> f64 {
+    point_segment(a, c, d)
+        .min(point_segment(b, c, d))
+        .min(point_segment(c, a, b))
+        .min(point_segment(d, a, b))
+}
+
+/// Consecutive segments e0 → v → e1 overlap only by turning straight back (a spike): false then. A turn
+/// sharper than a right angle whose ends come within `gap` of the other segment makes the answer not `clear`.
+fn consecutive_ok(e0: Pt, v: Pt, e1: Pt, gap: impl FnOnce() -> f64, clear: &mut bool) -> bool {
+    if along(v, e0, e1) > 0.0 {
+        if orient(e0, v, e1) == 0 {
+            return false;
+        }
+        if *clear && point_segment(e1, v, e0).min(point_segment(e0, v, e1)) < gap() {
+            *clear = false;
+        }
+    }
+    true
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1274,10 +1258,9 @@ mod tests {
         let mut hits = 0;
         for case in 0..640 {
             let n = 1 + case % 64;
-            let len = (n + 3) & !3;
-            let mut cols = vec![vec![0.0f64; len]; 4];
+            let mut cols = [[0.0f64; 64]; 4];
             #[allow(clippy::needless_range_loop)] // four columns filled together
-            for j in 0..len {
+            for j in 0..64 {
                 let (a, b) = (rnd(20), rnd(20));
                 let (c, d) = (rnd(20), rnd(20));
                 (cols[0][j], cols[1][j], cols[2][j], cols[3][j]) =
