@@ -51,8 +51,10 @@ def esda_ready(grid: pl.DataFrame):  # noqa: ANN201
 
 @pytest.mark.benchmark(group="ci: Gi* national res 7, 999 permutations, with the graph")
 def test_hyperlocal_gi_star(benchmark, grid) -> None:
+    # Ours is an order of magnitude faster than the peer, so three times its rounds cost little and steady the
+    # median (a burst of load on a shared 2-core VM moves a 0.2 s run much more than a 3 s one).
     out = benchmark.pedantic(hl.local_gi, args=(grid, surfaces.VALUE), kwargs={"permutations": R},
-                             rounds=ROUNDS, iterations=1, warmup_rounds=1)  # fmt: skip
+                             rounds=3 * ROUNDS, iterations=1, warmup_rounds=1)  # fmt: skip
     assert (out["gi_class"] == "hot").sum() > 0
 
 
@@ -70,7 +72,7 @@ def test_esda_gi_star(benchmark, grid, esda_ready) -> None:  # noqa: ANN001
 
 @pytest.mark.benchmark(group="ci: k-ring graph national res 7")
 def test_hyperlocal_neighbours(benchmark, grid) -> None:
-    out = benchmark.pedantic(hl.neighbours, args=(grid,), rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    out = benchmark.pedantic(hl.neighbours, args=(grid,), rounds=3 * ROUNDS, iterations=1, warmup_rounds=1)
     assert out.height > 5 * grid.height
 
 
